@@ -1,0 +1,233 @@
+"""Configuration: one dataclass per conf/ group, and the one loader both doors validate through.
+
+The values live in conf/ only; these schemas give them types and shape. The Hydra door
+(`python -m pipeline.run`) composes `conf/config.yaml`: one target per run. The DVC door (`dvc repro`)
+reads `params.yaml`, which is `conf/pipeline.yaml` composed: every target. Both go through `_to_object`
+and the same checks before anything is drawn or logged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline.data import Dataset
+from pipeline.targets import COEFFICIENT_RULES, Space
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+class PipelineError(Exception):
+    """A failure the user can fix; its message is one line that says what is wrong and what to do."""
+
+
+class ConfigError(PipelineError, ValueError):
+    """A bad configuration value; the message names the key, the value and what is allowed."""
+
+
+@dataclass
+class GaussianConfig:
+    loc: float = MISSING
+    scale: float = MISSING
+
+
+@dataclass
+class GammaConfig:
+    shape: float = MISSING
+    scale: float = MISSING
+
+
+@dataclass
+class DataConfig:
+    seed: int = MISSING
+    x_size: int = MISSING
+    n_train: int = MISSING
+    n_test: int = MISSING
+    gaussian: GaussianConfig = field(default_factory=GaussianConfig)
+    gamma: GammaConfig = field(default_factory=GammaConfig)
+
+
+@dataclass
+class TargetConfig:
+    name: str = MISSING
+    dataset: Dataset = MISSING
+    space: Space = MISSING
+    coefficients: str = MISSING  # a key of targets.COEFFICIENT_RULES
+
+
+@dataclass
+class ModelConfig:
+    seed: int = MISSING
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    lr: float = MISSING
+
+
+@dataclass
+class EvalConfig:
+    atol: float = MISSING
+
+
+@dataclass
+class TrackingConfig:
+    uri: Optional[str] = MISSING
+    experiment: str = MISSING
+
+
+@dataclass
+class PathsConfig:
+    """Where the DVC stages read and write; dvc.yaml templates its paths from these same keys."""
+
+    data: str = MISSING
+    models: str = MISSING
+    metrics: str = MISSING
+    plots: str = MISSING
+    reports: str = MISSING
+
+
+@dataclass
+class RunConfig:
+    """One training run: what the Hydra door composes, and what the DVC door derives per target."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+@dataclass
+class PipelineConfig:
+    """The DVC pipeline: every target, trained on data drawn once."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    targets: dict[str, TargetConfig] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def run_config(self, target_name: str) -> RunConfig:
+        if target_name not in self.targets:
+            raise ConfigError(
+                f"target {target_name!r} is not in params.yaml: choose one of {', '.join(sorted(self.targets))}"
+            )
+        return RunConfig(
+            data=self.data,
+            target=self.targets[target_name],
+            model=self.model,
+            train=self.train,
+            eval=self.eval,
+            tracking=self.tracking,
+        )
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def _check_positive_int(key: str, value: int) -> None:
+    _check(value >= 1, key, value, "must be a positive integer")
+
+
+def _check_positive_finite(key: str, value: float) -> None:
+    _check(math.isfinite(value) and value > 0, key, value, "must be a positive finite number")
+
+
+def validate_target(target: TargetConfig, key: str) -> None:
+    rules = ", ".join(sorted(COEFFICIENT_RULES))
+    _check(target.coefficients in COEFFICIENT_RULES, f"{key}.coefficients", target.coefficients, f"choose one of {rules}")
+    if target.space is Space.log and not target.dataset.positive:
+        raise ConfigError(
+            f"{key}.space=log takes the log of the inputs, which needs positive data, "
+            f"but {key}.dataset={target.dataset.value!r} has values <= 0: use {key}.dataset=gamma"
+        )
+
+
+def validate_shared(
+    data: DataConfig, train: TrainConfig, eval_: EvalConfig, tracking: TrackingConfig
+) -> None:
+    for key in ("x_size", "n_train", "n_test"):
+        _check_positive_int(f"data.{key}", getattr(data, key))
+    _check(math.isfinite(data.gaussian.loc), "data.gaussian.loc", data.gaussian.loc, "must be a finite number")
+    _check_positive_finite("data.gaussian.scale", data.gaussian.scale)
+    _check_positive_finite("data.gamma.shape", data.gamma.shape)
+    _check_positive_finite("data.gamma.scale", data.gamma.scale)
+    _check_positive_int("train.epochs", train.epochs)
+    _check_positive_int("train.batch_size", train.batch_size)
+    _check(
+        train.batch_size <= data.n_train,
+        "train.batch_size",
+        train.batch_size,
+        f"must be at most data.n_train={data.n_train}",
+    )
+    _check_positive_finite("train.lr", train.lr)
+    _check_positive_finite("eval.atol", eval_.atol)
+    _check(bool(tracking.experiment.strip()), "tracking.experiment", tracking.experiment, "must be a non-empty name")
+
+
+def validate_run(run: RunConfig) -> RunConfig:
+    validate_shared(run.data, run.train, run.eval, run.tracking)
+    validate_target(run.target, "target")
+    return run
+
+
+def validate_pipeline(pipeline: PipelineConfig) -> PipelineConfig:
+    validate_shared(pipeline.data, pipeline.train, pipeline.eval, pipeline.tracking)
+    _check(bool(pipeline.targets), "targets", {}, "list at least one target")
+    for name, target in pipeline.targets.items():
+        _check(target.name == name, f"targets.{name}.name", target.name, f"must equal its key {name!r}")
+        validate_target(target, f"targets.{name}")
+    return pipeline
+
+
+def _to_object(cfg: DictConfig, schema: type) -> Any:
+    """Merge onto the schema and build the dataclasses; type errors become one-line ConfigErrors."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
+    except OmegaConfBaseException as error:
+        key = error.full_key or "config"
+        message = str(error.msg).splitlines()[0] if error.msg else type(error).__name__
+        raise ConfigError(f"{key}: {message}") from None
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """The Hydra door's composed config, typed and validated."""
+    return validate_run(_to_object(cfg, RunConfig))
+
+
+def load_pipeline_config(params_path: Path) -> PipelineConfig:
+    """The DVC door: params.yaml, typed and validated."""
+    path = Path(params_path)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: run from the project root, or compose it with `python -m pipeline.compose`")
+    return validate_pipeline(_to_object(OmegaConf.load(path), PipelineConfig))
+
+
+def to_plain(config: Any) -> dict[str, Any]:
+    """A dataclass config as plain YAML-able values (enums as their names)."""
+    return OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'train': {'lr': 0.003}} -> {'train.lr': 0.003}: the keys users type as overrides."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

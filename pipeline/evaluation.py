@@ -1,0 +1,73 @@
+"""Scoring a trained network: test MSE on the original scale, the relations, and the formulas."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from sklearn.metrics import mean_squared_error
+
+from pipeline.relations import (
+    NetworkWeights,
+    format_formula,
+    format_power_formula,
+    forward,
+    recover_relation,
+    relation_residuals,
+    relu_active_fraction,
+)
+from pipeline.targets import Space, TargetProblem, from_target_space, target_values
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    test_mse: float
+    m_residual: float
+    c_residual: float
+    relations_hold: bool
+    relu_active_fraction: float  # on the training rows
+    relu_active_fraction_test: float
+    atol: float
+    true_formula: str
+    recovered_formula: str
+    # Only for log-space targets: the same formulas on the original scale.
+    true_formula_original: Optional[str]
+    recovered_formula_original: Optional[str]
+    recovered_m: list[float]
+    recovered_c: float
+
+    def metrics(self) -> dict[str, float]:
+        """The numbers MLflow and DVC track (relations_hold as 0/1)."""
+        return {
+            "test_mse": self.test_mse,
+            "m_residual": self.m_residual,
+            "c_residual": self.c_residual,
+            "relations_hold": float(self.relations_hold),
+            "relu_active_fraction": self.relu_active_fraction,
+            "relu_active_fraction_test": self.relu_active_fraction_test,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_network(weights: NetworkWeights, problem: TargetProblem, atol: float) -> Evaluation:
+    recovered = recover_relation(weights)
+    residuals = relation_residuals(recovered, problem.relation)
+    y_test = from_target_space(target_values(problem.z_test, problem.relation), problem.space)
+    y_pred = from_target_space(forward(weights, problem.z_test), problem.space)
+    log_space = problem.space is Space.log
+    return Evaluation(
+        test_mse=float(mean_squared_error(y_test, y_pred)),
+        m_residual=residuals.m_residual,
+        c_residual=residuals.c_residual,
+        relations_hold=residuals.hold(atol),
+        relu_active_fraction=relu_active_fraction(weights, problem.z_train),
+        relu_active_fraction_test=relu_active_fraction(weights, problem.z_test),
+        atol=atol,
+        true_formula=format_formula(problem.relation, problem.space),
+        recovered_formula=format_formula(recovered, problem.space),
+        true_formula_original=format_power_formula(problem.relation) if log_space else None,
+        recovered_formula_original=format_power_formula(recovered) if log_space else None,
+        recovered_m=[float(v) for v in recovered.slope],
+        recovered_c=float(recovered.intercept),
+    )

@@ -1,0 +1,84 @@
+"""The targets: every one is linear in the space it is trained in, so a perfect network's weights must
+recover its slope and intercept exactly. A target is a config file (dataset, space, coefficient rule);
+only a new coefficient rule needs an entry in COEFFICIENT_RULES."""
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.data import DrawnCoefficients
+
+
+class Space(enum.Enum):
+    """Where the target is linear: in the inputs, or in their logs (the post's product trick)."""
+
+    linear = "linear"
+    log = "log"
+
+
+@dataclass(frozen=True)
+class LinearRelation:
+    """f(z) = z·slope + intercept, with z the inputs in the target's space."""
+
+    slope: np.ndarray
+    intercept: float
+
+
+CoefficientRule = Callable[[int, DrawnCoefficients], LinearRelation]
+
+COEFFICIENT_RULES: dict[str, CoefficientRule] = {
+    # sum and product: every input counts once, no constant.
+    "ones": lambda x_size, drawn: LinearRelation(slope=np.ones(x_size), intercept=0.0),
+    # the post's weighted sum + constant: m and c drawn from the data stream.
+    "drawn": lambda x_size, drawn: LinearRelation(slope=drawn.slope, intercept=drawn.intercept),
+    # a mean (or, in log space, a geometric mean): each input weighs 1/n.
+    "mean": lambda x_size, drawn: LinearRelation(slope=np.full(x_size, 1.0 / x_size), intercept=0.0),
+}
+
+
+def expected_relation(rule: str, x_size: int, drawn: DrawnCoefficients) -> LinearRelation:
+    return COEFFICIENT_RULES[rule](x_size, drawn)
+
+
+def to_target_space(x: np.ndarray, space: Space) -> np.ndarray:
+    """The network's inputs: x itself, or log x for a log-space target."""
+    if space is Space.log:
+        if np.any(x <= 0):
+            raise ValueError("a log-space target needs positive inputs; these data have values <= 0")
+        return np.log(x)
+    return x
+
+
+def from_target_space(y: np.ndarray, space: Space) -> np.ndarray:
+    """Back to the original scale, where the post scores the product."""
+    return np.exp(y) if space is Space.log else y
+
+
+def target_values(z: np.ndarray, relation: LinearRelation) -> np.ndarray:
+    """The exact target in its own space, for inputs already in that space."""
+    return z @ relation.slope + relation.intercept
+
+
+@dataclass(frozen=True)
+class TargetProblem:
+    """What a network is trained and scored on: inputs in the target's space and the exact answer."""
+
+    z_train: np.ndarray
+    z_test: np.ndarray
+    y_train: np.ndarray
+    relation: LinearRelation
+    space: Space
+
+
+def make_problem(x_train: np.ndarray, x_test: np.ndarray, relation: LinearRelation, space: Space) -> TargetProblem:
+    z_train = to_target_space(x_train, space)
+    return TargetProblem(
+        z_train=z_train,
+        z_test=to_target_space(x_test, space),
+        y_train=target_values(z_train, relation),
+        relation=relation,
+        space=space,
+    )
