@@ -15,7 +15,7 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.data import Dataset
+from pipeline.data import Dataset, PostDraws, draw_post_stream
 from pipeline.targets import COEFFICIENT_RULES, Space
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +50,19 @@ class DataConfig:
     n_test: int = MISSING
     gaussian: GaussianConfig = field(default_factory=GaussianConfig)
     gamma: GammaConfig = field(default_factory=GammaConfig)
+
+    def draw(self) -> PostDraws:
+        """The draws these settings describe (the post's, at the defaults)."""
+        return draw_post_stream(
+            seed=self.seed,
+            x_size=self.x_size,
+            n_train=self.n_train,
+            n_test=self.n_test,
+            gaussian_loc=self.gaussian.loc,
+            gaussian_scale=self.gaussian.scale,
+            gamma_shape=self.gamma.shape,
+            gamma_scale=self.gamma.scale,
+        )
 
 
 @dataclass

@@ -64,6 +64,14 @@ def recover_relation(weights: NetworkWeights) -> LinearRelation:
     return LinearRelation(slope=weights.w2 * weights.W1, intercept=weights.w2 * weights.b1 + weights.b2)
 
 
+def exact_weights_for(relation: LinearRelation, w2: float, b1: float) -> NetworkWeights:
+    """The post's construction, the converse of recover_relation: W1 = m/w2, b2 = c - w2*b1.
+
+    These weights represent z·m + c exactly wherever b1 + z·W1 > 0, so b1 must be large for the data.
+    """
+    return NetworkWeights(W1=relation.slope / w2, b1=b1, w2=w2, b2=relation.intercept - w2 * b1)
+
+
 @dataclass(frozen=True)
 class RelationResiduals:
     m_residual: float  # max_i |m_hat_i - m_i|

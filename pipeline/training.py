@@ -17,6 +17,8 @@ from pipeline.relations import WEIGHTS_FILE, NetworkWeights
 
 log = logging.getLogger(__name__)
 
+MODEL_FILE = "model.keras"
+
 
 class TrainingDiverged(PipelineError):
     """The loss became NaN or infinite: the weights mean nothing, so the run must not look finished."""
@@ -74,8 +76,6 @@ def train_network(
         )
     return TrainingResult(model, initial, network_weights(model), loss_history, seconds)
 
-
-MODEL_FILE = "model.keras"
 
 
 def save_training(result: TrainingResult, model_dir: Path) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.config import ConfigError, PipelineConfig, PipelineError, load_pipeline_config
 from pipeline.data import coefficients_path, dataset_path, load_coefficients, load_split
 from pipeline.targets import TargetProblem, expected_relation, make_problem
+
 PARAMS_FILE = Path("params.yaml")
 RUN_FILE = "mlflow_run.json"  # written by train, read by evaluate: which MLflow run to complete
 

@@ -5,28 +5,18 @@ import logging
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
-from pipeline.data import coefficients_path, dataset_path, draw_post_stream, save_coefficients, save_split
+from pipeline.data import coefficients_path, dataset_path, save_coefficients, save_split
 from pipeline.stages import run_stage
 
 log = logging.getLogger(__name__)
 
 
 def generate(pipeline: PipelineConfig, args: list[str]) -> None:
-    data = pipeline.data
-    draws = draw_post_stream(
-        seed=data.seed,
-        x_size=data.x_size,
-        n_train=data.n_train,
-        n_test=data.n_test,
-        gaussian_loc=data.gaussian.loc,
-        gaussian_scale=data.gaussian.scale,
-        gamma_shape=data.gamma.shape,
-        gamma_scale=data.gamma.scale,
-    )
+    draws = pipeline.data.draw()
     data_dir = Path(pipeline.paths.data)
     for dataset, split in draws.splits.items():
         save_split(dataset_path(data_dir, dataset), split)
-        log.info("wrote %s: %s train, %s test rows", dataset_path(data_dir, dataset), *(len(split.x_train), len(split.x_test)))
+        log.info("wrote %s: %d train, %d test rows", dataset_path(data_dir, dataset), len(split.x_train), len(split.x_test))
     save_coefficients(coefficients_path(data_dir), draws.coefficients)
 
 

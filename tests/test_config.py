@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from pipeline.compose import compose_pipeline
+from pipeline.config import ConfigError, flatten, load_pipeline_config, to_plain
+from pipeline.data import Dataset
+from pipeline.targets import Space
+
+
+def test_default_run_is_the_posts_sum_at_the_posts_settings(run_config):
+    run = run_config()
+
+    assert run.target.name == "sum" and run.target.dataset is Dataset.gaussian
+    assert (run.data.seed, run.data.x_size, run.data.n_train, run.data.n_test) == (42, 5, 100_000, 10_000)
+    assert (run.train.epochs, run.train.batch_size, run.train.lr) == (1000, 128, 0.003)
+    assert run.eval.atol == 0.001 and run.tracking.experiment == "toy-ann"
+
+
+def test_product_target_selects_gamma_data_in_log_space(run_config):
+    run = run_config("target=product")
+    assert (run.target.dataset, run.target.space, run.target.coefficients) == (Dataset.gamma, Space.log, "ones")
+
+
+def test_overrides_reach_the_typed_config(run_config):
+    run = run_config("target=weighted_sum", "train.epochs=50", "train.lr=0.01", "data.x_size=3", "model.seed=7")
+    assert (run.train.epochs, run.train.lr, run.data.x_size, run.model.seed) == (50, 0.01, 3, 7)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("data.n_train=0", "data.n_train"),
+        ("data.n_test=-5", "data.n_test"),
+        ("data.x_size=0", "data.x_size"),
+        ("train.epochs=0", "train.epochs"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.batch_size=200000", "train.batch_size"),
+        ("train.lr=0", "train.lr"),
+        ("train.lr=-0.1", "train.lr"),
+        ("train.lr=inf", "train.lr"),
+        ("eval.atol=0", "eval.atol"),
+        ("data.gamma.shape=0", "data.gamma.shape"),
+        ("data.gaussian.scale=-1", "data.gaussian.scale"),
+        ("target.coefficients=cubic", "target.coefficients"),
+        ("target.dataset=gaussian", "target.dataset"),
+    ],
+)
+def test_bad_value_fails_with_one_line_naming_the_key(run_config, override, key):
+    overrides = ["target=product"] if key == "target.dataset" else []
+    with pytest.raises(ConfigError) as error:
+        run_config(*overrides, override)
+
+    message = str(error.value)
+    assert key in message and "\n" not in message
+
+
+def test_product_on_gaussian_data_names_the_fix(run_config):
+    with pytest.raises(ConfigError, match="use target.dataset=gamma"):
+        run_config("target=product", "target.dataset=gaussian")
+
+
+def test_wrong_type_and_unknown_key_fail_with_one_line(run_config):
+    with pytest.raises(ConfigError, match=r"^train\.lr: .*could not be converted"):
+        run_config("train.lr=fast")
+    with pytest.raises(ConfigError, match=r"^train\.momentum: "):
+        run_config("+train.momentum=0.9")
+    with pytest.raises(ConfigError, match=r"^target\.dataset: "):
+        run_config("target.dataset=uniform")
+
+
+def test_committed_params_yaml_is_conf_pipeline_composed(project_root):
+    committed = yaml.safe_load((project_root / "params.yaml").read_text())
+    assert committed == compose_pipeline()
+
+
+def test_pipeline_config_gives_each_target_the_shared_settings(project_root):
+    pipeline = load_pipeline_config(project_root / "params.yaml")
+
+    assert list(pipeline.targets) == ["sum", "weighted_sum", "product"]
+    run = pipeline.run_config("product")
+    assert run.target.space is Space.log and run.train == pipeline.train and run.data == pipeline.data
+
+
+def test_pipeline_config_rejects_bad_params_with_the_same_message_as_the_hydra_door(tmp_path, run_config):
+    params = compose_pipeline(["train.lr=-1"])
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(params)))
+
+    with pytest.raises(ConfigError) as dvc_door:
+        load_pipeline_config(tmp_path / "params.yaml")
+    with pytest.raises(ConfigError) as hydra_door:
+        run_config("train.lr=-1")
+
+    assert str(dvc_door.value) == str(hydra_door.value) == "train.lr=-1.0 is not allowed: must be a positive finite number"
+
+
+def test_pipeline_target_name_must_match_its_key(tmp_path):
+    params = compose_pipeline(["targets.sum.name=total"])
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(params)))
+
+    with pytest.raises(ConfigError, match="targets.sum.name='total'"):
+        load_pipeline_config(tmp_path / "params.yaml")
+
+
+def test_missing_params_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(ConfigError, match="pipeline.compose"):
+        load_pipeline_config(tmp_path / "params.yaml")
+
+
+def test_unknown_pipeline_target_lists_the_known_ones(project_root):
+    pipeline = load_pipeline_config(project_root / "params.yaml")
+    with pytest.raises(ConfigError, match="product, sum, weighted_sum"):
+        pipeline.run_config("cube")
+
+
+def test_flat_params_use_the_keys_users_type(run_config):
+    flat = flatten(to_plain(run_config("target=product")))
+
+    assert flat["train.lr"] == 0.003 and flat["target.dataset"] == "gamma" and flat["tracking.uri"] is None
+    assert set(flat) >= {"data.seed", "data.n_train", "model.seed", "train.epochs", "eval.atol", "tracking.experiment"}
+
+
+def test_a_new_linear_target_is_just_a_config_file(run_config):
+    """conf/target/geometric_mean.yaml: an existing rule (mean) in log space, no code."""
+    run = run_config("target=geometric_mean")
+    assert dataclasses.asdict(run.target) == {
+        "name": "geometric_mean",
+        "dataset": Dataset.gamma,
+        "space": Space.log,
+        "coefficients": "mean",
+    }

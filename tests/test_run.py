@@ -1,0 +1,60 @@
+"""The Hydra door as a user runs it: `python -m pipeline.run ...` in a subprocess."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import TINY
+
+
+def run_door(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.run", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+
+
+def finished_runs() -> list:
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("toy-ann")
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+@pytest.mark.slow
+def test_multirun_records_one_finished_run_per_job(project_root, tmp_path):
+    done = run_door("-m", "target=sum,product", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=project_root)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = finished_runs()
+    assert sorted(run.data.tags["target"] for run in runs) == ["product", "sum"]
+    assert all(run.info.status == "FINISHED" and "test_mse" in run.data.metrics for run in runs)
+    for job in ("0", "1"):
+        assert {"model.keras", "weights.json", "loss.csv"} <= {p.name for p in (tmp_path / "sweep" / job).iterdir()}
+    assert "recovered formula" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lr=-1", "error: train.lr=-1.0 is not allowed: must be a positive finite number"),
+        ("data.n_train=0", "error: data.n_train=0 is not allowed: must be a positive integer"),
+        ("target.dataset=gaussian", "error: target.space=log takes the log of the inputs"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, tmp_path, override, message):
+    done = run_door("target=product", override, f"hydra.run.dir={tmp_path}", cwd=project_root)
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(message)
+    assert finished_runs() == []
+
+
+def test_unknown_target_lists_the_known_ones(project_root, tmp_path):
+    done = run_door("target=cube", f"hydra.run.dir={tmp_path}", cwd=project_root)
+
+    assert done.returncode != 0
+    assert "Could not find 'target/cube'" in done.stderr and "weighted_sum" in done.stderr
+    assert finished_runs() == []

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.data import DrawnCoefficients
+from pipeline.evaluation import evaluate_network
+from pipeline.relations import NetworkWeights, exact_weights_for
+from pipeline.targets import COEFFICIENT_RULES, LinearRelation, Space, expected_relation, make_problem
+
+DRAWN = DrawnCoefficients(slope=np.array([0.5, -1.0, 2.0]), intercept=0.3)
+
+
+def test_each_coefficient_rule_gives_the_slope_and_intercept_it_names():
+    assert set(COEFFICIENT_RULES) >= {"ones", "drawn"}
+    ones = expected_relation("ones", 3, DRAWN)
+    drawn = expected_relation("drawn", 3, DRAWN)
+    mean = expected_relation("mean", 4, DRAWN)
+    np.testing.assert_array_equal(ones.slope, [1, 1, 1])
+    assert ones.intercept == 0.0
+    np.testing.assert_array_equal(drawn.slope, DRAWN.slope)
+    assert drawn.intercept == 0.3
+    np.testing.assert_array_equal(mean.slope, [0.25] * 4)
+
+
+def test_sum_target_is_the_row_sum():
+    x = np.random.default_rng(1).normal(size=(50, 3))
+    problem = make_problem(x, x[:10], expected_relation("ones", 3, DRAWN), Space.linear)
+    np.testing.assert_allclose(problem.y_train, x.sum(axis=1))
+
+
+def test_weighted_sum_target_is_the_posts_formula():
+    x = np.random.default_rng(2).normal(size=(50, 3))
+    problem = make_problem(x, x[:10], expected_relation("drawn", 3, DRAWN), Space.linear)
+    np.testing.assert_allclose(problem.y_train, (x * DRAWN.slope).sum(axis=1) + DRAWN.intercept)
+
+
+def test_product_target_trains_on_logs_of_the_product():
+    x = np.random.default_rng(3).gamma(1, 1, size=(50, 3))
+    problem = make_problem(x, x[:10], expected_relation("ones", 3, DRAWN), Space.log)
+    np.testing.assert_allclose(problem.z_train, np.log(x))
+    np.testing.assert_allclose(problem.y_train, np.log(x.prod(axis=1)))
+
+
+def test_product_target_rejects_nonpositive_inputs():
+    x = np.array([[1.0, 2.0], [0.5, -0.1]])
+    with pytest.raises(ValueError, match="positive inputs"):
+        make_problem(x, x, expected_relation("ones", 2, DRAWN), Space.log)
+
+
+@pytest.mark.parametrize("rule, space", [("ones", Space.linear), ("drawn", Space.linear), ("ones", Space.log)])
+def test_exact_weights_score_zero_error_for_every_target(rule, space):
+    rng = np.random.default_rng(4)
+    x = rng.gamma(1, 1, size=(200, 3)) if space is Space.log else rng.normal(size=(200, 3))
+    relation = expected_relation(rule, 3, DRAWN)
+    problem = make_problem(x, x[:50], relation, space)
+
+    evaluation = evaluate_network(exact_weights_for(relation, w2=3.0, b1=40.0), problem, atol=1e-3)
+
+    assert evaluation.relations_hold
+    assert evaluation.test_mse < 1e-20
+    assert evaluation.relu_active_fraction == 1.0 and evaluation.relu_active_fraction_test == 1.0
+
+
+def test_product_is_scored_on_the_original_scale():
+    x = np.array([[2.0, 3.0], [1.0, 4.0]])
+    relation = expected_relation("ones", 2, DRAWN)
+    problem = make_problem(x, x, relation, Space.log)
+    off_by_log2 = NetworkWeights(W1=np.array([1.0, 1.0]), b1=10.0, w2=1.0, b2=-10.0 + np.log(2.0))
+
+    evaluation = evaluate_network(off_by_log2, problem, atol=1e-3)
+
+    # predictions are 2x the product (12 and 8 instead of 6 and 4): MSE (36 + 16) / 2 on the original scale
+    assert evaluation.test_mse == pytest.approx(26.0)
+    assert evaluation.c_residual == pytest.approx(np.log(2.0))
+    assert evaluation.recovered_formula_original == "f(X) = e^0.69 * x1^1.0 * x2^1.0"

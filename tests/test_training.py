@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from pipeline.data import draw_post_stream, Dataset
+from pipeline.evaluation import evaluate_network
+from pipeline.relations import load_learned_weights
+from pipeline.targets import Space, expected_relation, make_problem
+from pipeline.training import TrainingDiverged, save_training, train_network
+
+
+def sum_problem(n_train: int, n_test: int = 200):
+    draws = draw_post_stream(42, 5, n_train, n_test)
+    split = draws.splits[Dataset.gaussian]
+    return make_problem(split.x_train, split.x_test, expected_relation("ones", 5, draws.coefficients), Space.linear)
+
+
+@pytest.mark.slow
+def test_training_recovers_the_sum_relations_at_a_reduced_budget():
+    """7,500 SGD steps at a higher lr instead of the post's 782,000: the network still learns x1+...+x5."""
+    problem = sum_problem(n_train=2000)
+
+    result = train_network(problem.z_train, problem.y_train, seed=42, epochs=60, batch_size=16, lr=0.02)
+    evaluation = evaluate_network(result.learned, problem, atol=1e-3)
+
+    assert result.loss_history[-1] < result.loss_history[0] / 100
+    assert evaluation.relations_hold, (evaluation.m_residual, evaluation.c_residual)
+    assert evaluation.test_mse < 1e-5
+    assert evaluation.relu_active_fraction > 0.99
+    # the post prints its recovered sum with a rounded intercept of -0.0; either sign of zero is exact here
+    assert evaluation.recovered_formula.removesuffix("-0.0").removesuffix("0.0") == (
+        "f(X) = 1.0*x1 + 1.0*x2 + 1.0*x3 + 1.0*x4 + 1.0*x5 + "
+    )
+
+
+def test_training_keeps_the_initial_weights_and_one_loss_per_epoch():
+    problem = sum_problem(n_train=128)
+
+    result = train_network(problem.z_train, problem.y_train, seed=5, epochs=3, batch_size=32, lr=0.003)
+
+    assert len(result.loss_history) == 3
+    assert not np.array_equal(result.initial.W1, result.learned.W1)
+    np.testing.assert_array_equal(result.initial.W1, train_network(problem.z_train, problem.y_train, 5, 1, 32, 0.003).initial.W1)
+
+
+def test_same_seed_trains_to_bit_identical_weights():
+    problem = sum_problem(n_train=256)
+
+    first = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01)
+    second = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01)
+
+    np.testing.assert_array_equal(first.learned.W1, second.learned.W1)
+    assert first.loss_history == second.loss_history
+
+
+def test_exploding_learning_rate_stops_with_a_divergence_error():
+    problem = sum_problem(n_train=256)
+
+    with pytest.raises(TrainingDiverged, match="lower train.lr"):
+        train_network(problem.z_train, problem.y_train, seed=1, epochs=50, batch_size=32, lr=50.0)
+
+
+def test_saved_model_loads_safely_and_matches_the_saved_weights(tmp_path):
+    problem = sum_problem(n_train=128)
+    result = train_network(problem.z_train, problem.y_train, seed=2, epochs=1, batch_size=32, lr=0.003)
+
+    model_file = save_training(result, tmp_path)
+    reloaded = keras.models.load_model(model_file, safe_mode=True)
+
+    np.testing.assert_array_equal(reloaded.get_weights()[0].reshape(-1), load_learned_weights(tmp_path).W1.astype("float32"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "weights.json"]
