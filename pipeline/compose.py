@@ -1,33 +1,44 @@
 """Compose conf/pipeline.yaml into params.yaml, as DVC does on `dvc exp run`, for `dvc repro`.
 
-`python -m pipeline.compose [override ...]`, e.g. `python -m pipeline.compose train.epochs=10`.
+`python -m pipeline.compose` after editing conf/. For a one-off change, use `dvc exp run -S key=value`:
+params.yaml is always conf/ composed, so the stages can tell when it is stale.
 """
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from pipeline.config import CONF_DIR
+from pipeline.config import CONF_DIR, PROJECT_ROOT, ConfigError, flatten
 from pipeline.files import write_text
 
 PIPELINE_CONFIG = "pipeline"
+PARAMS_FILE = PROJECT_ROOT / "params.yaml"
 
 
-def compose_pipeline(overrides: Sequence[str] = ()) -> dict[str, Any]:
+def compose_pipeline() -> dict[str, Any]:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=PIPELINE_CONFIG, overrides=list(overrides))
+        cfg = compose(config_name=PIPELINE_CONFIG)
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def main(argv: Sequence[str] = sys.argv[1:]) -> None:
-    params = compose_pipeline(argv)
-    write_text(Path("params.yaml"), OmegaConf.to_yaml(OmegaConf.create(params)))
-    print("wrote params.yaml from conf/pipeline.yaml" + (f" with {' '.join(argv)}" if argv else ""))
+def check_params_current(params: dict[str, Any]) -> None:
+    """Refuse a params.yaml that is not conf/ composed: `dvc repro` would otherwise run on stale values."""
+    have, want = flatten(params), flatten(compose_pipeline())
+    differing = sorted(key for key in have.keys() | want.keys() if have.get(key) != want.get(key))
+    if differing:
+        shown = "; ".join(f"{key}: {have.get(key)!r} in params.yaml, {want.get(key)!r} in conf/" for key in differing[:5])
+        more = f"; and {len(differing) - 5} more" if len(differing) > 5 else ""
+        raise ConfigError(
+            f"params.yaml is not conf/ composed ({shown}{more}): run `python -m pipeline.compose` "
+            f"after editing conf/, or `dvc exp run` (which composes it, with any -S overrides)"
+        )
+
+
+def main() -> None:
+    write_text(PARAMS_FILE, OmegaConf.to_yaml(OmegaConf.create(compose_pipeline())))
+    print(f"wrote {PARAMS_FILE} from conf/pipeline.yaml")
 
 
 if __name__ == "__main__":

@@ -16,18 +16,12 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.data import Dataset, PostDraws, draw_post_stream
+from pipeline.errors import ConfigError
 from pipeline.targets import COEFFICIENT_RULES, Space
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
-
-
-class PipelineError(Exception):
-    """A failure the user can fix; its message is one line that says what is wrong and what to do."""
-
-
-class ConfigError(PipelineError, ValueError):
-    """A bad configuration value; the message names the key, the value and what is allowed."""
+MAX_VALUES_PER_SPLIT = 100_000_000
 
 
 @dataclass
@@ -105,6 +99,7 @@ class PathsConfig:
     metrics: str = MISSING
     plots: str = MISSING
     reports: str = MISSING
+    evaluations: str = MISSING
 
 
 @dataclass
@@ -155,6 +150,10 @@ def _check_positive_int(key: str, value: int) -> None:
     _check(value >= 1, key, value, "must be a positive integer")
 
 
+def _check_seed(key: str, value: int) -> None:
+    _check(0 <= value < 2**32, key, value, "must be an integer from 0 to 2**32 - 1 (NumPy's seed range)")
+
+
 def _check_positive_finite(key: str, value: float) -> None:
     _check(math.isfinite(value) and value > 0, key, value, "must be a positive finite number")
 
@@ -172,8 +171,17 @@ def validate_target(target: TargetConfig, key: str) -> None:
 def validate_shared(
     data: DataConfig, train: TrainConfig, eval_: EvalConfig, tracking: TrackingConfig
 ) -> None:
+    _check_seed("data.seed", data.seed)
     for key in ("x_size", "n_train", "n_test"):
         _check_positive_int(f"data.{key}", getattr(data, key))
+    for key in ("n_train", "n_test"):
+        rows = getattr(data, key)
+        _check(
+            rows * data.x_size <= MAX_VALUES_PER_SPLIT,
+            f"data.{key}",
+            rows,
+            f"data.{key} * data.x_size must be at most {MAX_VALUES_PER_SPLIT:.0e} values (0.8 GB of float64 per split)",
+        )
     _check(math.isfinite(data.gaussian.loc), "data.gaussian.loc", data.gaussian.loc, "must be a finite number")
     _check_positive_finite("data.gaussian.scale", data.gaussian.scale)
     _check_positive_finite("data.gamma.shape", data.gamma.shape)
@@ -193,12 +201,14 @@ def validate_shared(
 
 def validate_run(run: RunConfig) -> RunConfig:
     validate_shared(run.data, run.train, run.eval, run.tracking)
+    _check_seed("model.seed", run.model.seed)
     validate_target(run.target, "target")
     return run
 
 
 def validate_pipeline(pipeline: PipelineConfig) -> PipelineConfig:
     validate_shared(pipeline.data, pipeline.train, pipeline.eval, pipeline.tracking)
+    _check_seed("model.seed", pipeline.model.seed)
     _check(bool(pipeline.targets), "targets", {}, "list at least one target")
     for name, target in pipeline.targets.items():
         _check(target.name == name, f"targets.{name}.name", target.name, f"must equal its key {name!r}")
@@ -225,7 +235,7 @@ def load_pipeline_config(params_path: Path) -> PipelineConfig:
     """The DVC door: params.yaml, typed and validated."""
     path = Path(params_path)
     if not path.is_file():
-        raise ConfigError(f"{path} not found: run from the project root, or compose it with `python -m pipeline.compose`")
+        raise ConfigError(f"{path} not found: compose it from conf/ with `python -m pipeline.compose`")
     return validate_pipeline(_to_object(OmegaConf.load(path), PipelineConfig))
 
 

@@ -7,15 +7,11 @@ and b1 + z·W1 > 0 on the data (the condition the post derives).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.files import read_json
 from pipeline.targets import LinearRelation, Space
-
-WEIGHTS_FILE = "weights.json"  # {"initial": ..., "learned": ...}, written next to the model
 
 
 @dataclass(frozen=True)
@@ -38,11 +34,6 @@ class NetworkWeights:
             w2=float(payload["w2"]),
             b2=float(payload["b2"]),
         )
-
-
-def load_learned_weights(model_dir: Path) -> NetworkWeights:
-    """The learned weights saved with a model, read without TensorFlow."""
-    return NetworkWeights.from_dict(read_json(Path(model_dir) / WEIGHTS_FILE)["learned"])
 
 
 def hidden_preactivation(weights: NetworkWeights, z: np.ndarray) -> np.ndarray:

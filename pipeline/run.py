@@ -14,7 +14,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pipeline.config import PipelineError, to_run_config
+from pipeline.config import to_run_config
+from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
     from pipeline.evaluation import Evaluation
@@ -39,7 +40,7 @@ def describe(name: str, run_id: str, ev: Evaluation) -> str:
 def main(cfg: DictConfig) -> None:
     try:
         run = to_run_config(cfg)
-        from pipeline.experiment import run_target  # the heavy imports, only once the config is valid
+        from pipeline.job import run_target  # the heavy imports, only once the config is valid
 
         run_id, evaluation = run_target(run, Path(HydraConfig.get().runtime.output_dir))
     except PipelineError as error:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data import DrawnCoefficients
+from pipeline.errors import ConfigError
 
 
 class Space(enum.Enum):
@@ -47,7 +48,10 @@ def to_target_space(x: np.ndarray, space: Space) -> np.ndarray:
     """The network's inputs: x itself, or log x for a log-space target."""
     if space is Space.log:
         if np.any(x <= 0):
-            raise ValueError("a log-space target needs positive inputs; these data have values <= 0")
+            raise ConfigError(
+                f"a log-space target needs positive inputs, but {np.count_nonzero(x <= 0)} values are <= 0 "
+                f"(min {x.min():.3g}): use target.dataset=gamma with a data.gamma.shape that keeps values above 0"
+            )
         return np.log(x)
     return x
 

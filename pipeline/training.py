@@ -10,14 +10,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pipeline.config import PipelineError
-from pipeline.files import atomic_path, write_json
+from pipeline.config import RunConfig
+from pipeline.errors import PipelineError
+from pipeline.files import atomic_path
 from pipeline.model import build_network, network_weights
-from pipeline.relations import WEIGHTS_FILE, NetworkWeights
+from pipeline.records import MODEL_FILE, TrainingRecord, save_record
+from pipeline.targets import TargetProblem
 
 log = logging.getLogger(__name__)
-
-MODEL_FILE = "model.keras"
 
 
 class TrainingDiverged(PipelineError):
@@ -27,10 +27,7 @@ class TrainingDiverged(PipelineError):
 @dataclass
 class TrainingResult:
     model: keras.Model
-    initial: NetworkWeights
-    learned: NetworkWeights
-    loss_history: list[float]  # the mean training loss of each epoch, as model.fit reports it
-    seconds: float
+    record: TrainingRecord
 
 
 class _ProgressLog(keras.callbacks.Callback):
@@ -74,14 +71,22 @@ def train_network(
         raise TrainingDiverged(
             f"training loss became {loss_history[-1]} at epoch {len(loss_history)}: lower train.lr (was {lr})"
         )
-    return TrainingResult(model, initial, network_weights(model), loss_history, seconds)
+    return TrainingResult(model, TrainingRecord(initial, network_weights(model), loss_history, seconds))
 
 
 
-def save_training(result: TrainingResult, model_dir: Path) -> Path:
-    """The .keras model and both weight sets (initial and learned); returns the model's path."""
+def save_model(result: TrainingResult, model_dir: Path) -> Path:
+    """The .keras model and its training record; returns the model's path."""
     model_file = Path(model_dir) / MODEL_FILE
     with atomic_path(model_file) as tmp:
         result.model.save(tmp)
-    write_json(Path(model_dir) / WEIGHTS_FILE, {"initial": result.initial.to_dict(), "learned": result.learned.to_dict()})
+    save_record(result.record, model_dir)
     return model_file
+
+
+def train_target(run: RunConfig, problem: TargetProblem, model_dir: Path) -> tuple[Path, TrainingRecord]:
+    """Train with the run's settings, save the model and its record beside it; returns both."""
+    result = train_network(
+        problem.z_train, problem.y_train, run.model.seed, run.train.epochs, run.train.batch_size, run.train.lr
+    )
+    return save_model(result, model_dir), result.record

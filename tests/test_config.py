@@ -6,7 +6,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from pipeline.compose import compose_pipeline
+from pipeline.compose import check_params_current, compose_pipeline
 from pipeline.config import ConfigError, flatten, load_pipeline_config, to_plain
 from pipeline.data import Dataset
 from pipeline.targets import Space
@@ -48,6 +48,9 @@ def test_overrides_reach_the_typed_config(run_config):
         ("data.gaussian.scale=-1", "data.gaussian.scale"),
         ("target.coefficients=cubic", "target.coefficients"),
         ("target.dataset=gaussian", "target.dataset"),
+        ("data.seed=-1", "data.seed"),
+        ("model.seed=4294967296", "model.seed"),
+        ("data.n_train=30000000", "data.n_train"),
     ],
 )
 def test_bad_value_fails_with_one_line_naming_the_key(run_config, override, key):
@@ -86,9 +89,15 @@ def test_pipeline_config_gives_each_target_the_shared_settings(project_root):
     assert run.target.space is Space.log and run.train == pipeline.train and run.data == pipeline.data
 
 
+def write_params(tmp_path, key: str, value) -> None:
+    """params.yaml as conf/ composes it, with one value changed."""
+    params = OmegaConf.create(compose_pipeline())
+    OmegaConf.update(params, key, value)
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params))
+
+
 def test_pipeline_config_rejects_bad_params_with_the_same_message_as_the_hydra_door(tmp_path, run_config):
-    params = compose_pipeline(["train.lr=-1"])
-    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(params)))
+    write_params(tmp_path, "train.lr", -1.0)
 
     with pytest.raises(ConfigError) as dvc_door:
         load_pipeline_config(tmp_path / "params.yaml")
@@ -99,8 +108,7 @@ def test_pipeline_config_rejects_bad_params_with_the_same_message_as_the_hydra_d
 
 
 def test_pipeline_target_name_must_match_its_key(tmp_path):
-    params = compose_pipeline(["targets.sum.name=total"])
-    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(params)))
+    write_params(tmp_path, "targets.sum.name", "total")
 
     with pytest.raises(ConfigError, match="targets.sum.name='total'"):
         load_pipeline_config(tmp_path / "params.yaml")
@@ -133,3 +141,18 @@ def test_a_new_linear_target_is_just_a_config_file(run_config):
         "space": Space.log,
         "coefficients": "mean",
     }
+
+
+def test_params_composed_from_conf_pass_the_staleness_check():
+    check_params_current(compose_pipeline())
+
+
+def test_params_that_differ_from_conf_are_refused_naming_the_key_and_the_fix():
+    params = compose_pipeline()
+    params["train"]["epochs"] = 7
+
+    with pytest.raises(ConfigError) as error:
+        check_params_current(params)
+
+    message = str(error.value)
+    assert "train.epochs: 7 in params.yaml, 1000 in conf/" in message and "python -m pipeline.compose" in message

@@ -7,7 +7,7 @@ from pipeline.model import build_network, network_weights
 from pipeline.relations import forward
 
 
-def test_same_seed_gives_every_target_the_same_initial_weights():
+def test_same_seed_gives_the_same_initial_weights_and_another_seed_others():
     first = network_weights(build_network(5, seed=42))
     second = network_weights(build_network(5, seed=42))
     other = network_weights(build_network(5, seed=43))

@@ -9,12 +9,10 @@ from pipeline.relations import (
     format_formula,
     format_power_formula,
     forward,
-    load_learned_weights,
     recover_relation,
     relation_residuals,
     relu_active_fraction,
 )
-from pipeline.files import write_json
 from pipeline.targets import LinearRelation, Space
 
 
@@ -71,12 +69,3 @@ def test_formulas_use_the_posts_format(weighted):
     assert format_formula(ones, Space.log) == "log f(X) = 1.0*log(x1) + 1.0*log(x2) + 1.0*log(x3) + -0.0"
     assert format_power_formula(LinearRelation(np.array([1.0, 0.5]), 0.25)) == "f(X) = e^0.25 * x1^1.0 * x2^0.5"
 
-
-def test_learned_weights_are_read_back_from_the_models_weights_file(tmp_path, weighted):
-    weights = exact_weights_for(weighted, w2=2.5, b1=50.0)
-    write_json(tmp_path / "weights.json", {"initial": weights.to_dict(), "learned": weights.to_dict()})
-
-    loaded = load_learned_weights(tmp_path)
-
-    np.testing.assert_array_equal(loaded.W1, weights.W1)
-    assert (loaded.b1, loaded.w2, loaded.b2) == (weights.b1, weights.w2, weights.b2)

@@ -17,7 +17,7 @@ def run_door(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def finished_runs() -> list:
+def recorded_runs() -> list:
     client = MlflowClient()
     experiment = client.get_experiment_by_name("toy-ann")
     return [] if experiment is None else client.search_runs([experiment.experiment_id])
@@ -28,11 +28,11 @@ def test_multirun_records_one_finished_run_per_job(project_root, tmp_path):
     done = run_door("-m", "target=sum,product", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=project_root)
 
     assert done.returncode == 0, done.stderr[-3000:]
-    runs = finished_runs()
+    runs = recorded_runs()
     assert sorted(run.data.tags["target"] for run in runs) == ["product", "sum"]
     assert all(run.info.status == "FINISHED" and "test_mse" in run.data.metrics for run in runs)
     for job in ("0", "1"):
-        assert {"model.keras", "weights.json", "loss.csv"} <= {p.name for p in (tmp_path / "sweep" / job).iterdir()}
+        assert {"model.keras", "weights.json", "history.json"} <= {p.name for p in (tmp_path / "sweep" / job).iterdir()}
     assert "recovered formula" in done.stdout
 
 
@@ -42,6 +42,9 @@ def test_multirun_records_one_finished_run_per_job(project_root, tmp_path):
         ("train.lr=-1", "error: train.lr=-1.0 is not allowed: must be a positive finite number"),
         ("data.n_train=0", "error: data.n_train=0 is not allowed: must be a positive integer"),
         ("target.dataset=gaussian", "error: target.space=log takes the log of the inputs"),
+        ("model.seed=-1", "error: model.seed=-1 is not allowed"),
+        ("data.gamma.shape=0.0001", "error: a log-space target needs positive inputs"),
+        ("tracking.uri=sqlite:////proc/no/such/dir/mlflow.db", "error: MLflow store sqlite:////proc/no/such/dir/mlflow.db is not usable"),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, tmp_path, override, message):
@@ -49,7 +52,7 @@ def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, 
 
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith(message)
-    assert finished_runs() == []
+    assert recorded_runs() == []
 
 
 def test_unknown_target_lists_the_known_ones(project_root, tmp_path):
@@ -57,4 +60,4 @@ def test_unknown_target_lists_the_known_ones(project_root, tmp_path):
 
     assert done.returncode != 0
     assert "Could not find 'target/cube'" in done.stderr and "weighted_sum" in done.stderr
-    assert finished_runs() == []
+    assert recorded_runs() == []

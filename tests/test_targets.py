@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.config import CONF_DIR
 from pipeline.data import DrawnCoefficients
+from pipeline.errors import ConfigError
 from pipeline.evaluation import evaluate_network
 from pipeline.relations import NetworkWeights, exact_weights_for
 from pipeline.targets import COEFFICIENT_RULES, LinearRelation, Space, expected_relation, make_problem
@@ -42,24 +44,44 @@ def test_product_target_trains_on_logs_of_the_product():
     np.testing.assert_allclose(problem.y_train, np.log(x.prod(axis=1)))
 
 
-def test_product_target_rejects_nonpositive_inputs():
-    x = np.array([[1.0, 2.0], [0.5, -0.1]])
-    with pytest.raises(ValueError, match="positive inputs"):
+def test_product_target_rejects_nonpositive_inputs_with_a_config_error():
+    x = np.array([[1.0, 2.0], [0.5, 0.0]])
+    with pytest.raises(ConfigError, match="1 values are <= 0 .*use target.dataset=gamma"):
         make_problem(x, x, expected_relation("ones", 2, DRAWN), Space.log)
 
 
-@pytest.mark.parametrize("rule, space", [("ones", Space.linear), ("drawn", Space.linear), ("ones", Space.log)])
-def test_exact_weights_score_zero_error_for_every_target(rule, space):
-    rng = np.random.default_rng(4)
-    x = rng.gamma(1, 1, size=(200, 3)) if space is Space.log else rng.normal(size=(200, 3))
-    relation = expected_relation(rule, 3, DRAWN)
-    problem = make_problem(x, x[:50], relation, space)
+CONFIGURED_TARGETS = sorted(path.stem for path in (CONF_DIR / "target").glob("*.yaml"))
 
-    evaluation = evaluate_network(exact_weights_for(relation, w2=3.0, b1=40.0), problem, atol=1e-3)
 
-    assert evaluation.relations_hold
-    assert evaluation.test_mse < 1e-20
+def configured_problem(run_config, name: str):
+    run = run_config(f"target={name}", "data.n_train=400", "data.n_test=100")
+    draws = run.data.draw()
+    split = draws.splits[run.target.dataset]
+    relation = expected_relation(run.target.coefficients, run.data.x_size, draws.coefficients)
+    return make_problem(split.x_train, split.x_test, relation, run.target.space)
+
+
+@pytest.mark.parametrize("name", CONFIGURED_TARGETS)
+def test_every_configured_target_is_represented_exactly_by_the_posts_weights(run_config, name):
+    problem = configured_problem(run_config, name)
+
+    evaluation = evaluate_network(exact_weights_for(problem.relation, w2=3.0, b1=40.0), problem, atol=1e-3)
+
+    assert evaluation.relations_hold and evaluation.m_residual < 1e-12 and evaluation.c_residual < 1e-12
+    assert evaluation.test_mse < 1e-18
     assert evaluation.relu_active_fraction == 1.0 and evaluation.relu_active_fraction_test == 1.0
+
+
+@pytest.mark.parametrize("name", CONFIGURED_TARGETS)
+@pytest.mark.parametrize("field", ["W1", "b1", "w2", "b2"])
+def test_every_configured_target_rejects_perturbed_weights(run_config, name, field):
+    problem = configured_problem(run_config, name)
+    exact = exact_weights_for(problem.relation, w2=3.0, b1=40.0)
+    perturbed = NetworkWeights(**{**exact.__dict__, field: getattr(exact, field) + 0.01})
+
+    evaluation = evaluate_network(perturbed, problem, atol=1e-3)
+
+    assert not evaluation.relations_hold and evaluation.test_mse > 0
 
 
 def test_product_is_scored_on_the_original_scale():

@@ -1,16 +1,27 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.data import Dataset, draw_post_stream
-from pipeline.evaluation import evaluate_network
-from pipeline.report import loss_curve_figure
+from pipeline.data import Dataset
+from pipeline.errors import TrackingError
+from pipeline.recording import evaluate_and_record
 from pipeline.targets import Space, expected_relation, make_problem
-from pipeline.tracking import log_evaluation, log_training, resolve_tracking_uri, resumed_run, training_run
-from pipeline.training import save_training, train_network
+from pipeline.tracking import prepare_store, resolve_tracking_uri
+from pipeline.training import train_target
+
+
+@pytest.fixture
+def tiny_product(run_config):
+    run = run_config("target=product", "data.n_train=256", "data.n_test=64", "train.epochs=3", "train.batch_size=32")
+    draws = run.data.draw()
+    split = draws.splits[Dataset.gamma]
+    problem = make_problem(split.x_train, split.x_test, expected_relation("ones", 5, draws.coefficients), Space.log)
+    return run, problem
 
 
 def test_tracking_uri_prefers_config_then_environment_then_the_project_store(monkeypatch, project_root):
@@ -21,16 +32,11 @@ def test_tracking_uri_prefers_config_then_environment_then_the_project_store(mon
     assert resolve_tracking_uri(None) == f"sqlite:///{project_root / 'mlflow.db'}"
 
 
-def test_a_tracked_training_run_records_config_history_weights_model_and_evaluation(run_config, tmp_path):
-    run = run_config("target=product", "data.n_train=256", "data.n_test=64", "train.epochs=3", "train.batch_size=32")
-    draws = draw_post_stream(run.data.seed, run.data.x_size, run.data.n_train, run.data.n_test)
-    split = draws.splits[Dataset.gamma]
-    problem = make_problem(split.x_train, split.x_test, expected_relation("ones", 5, draws.coefficients), Space.log)
+def test_a_recorded_run_holds_config_history_weights_model_and_evaluation(tiny_product, tmp_path):
+    run, problem = tiny_product
+    model_file, record = train_target(run, problem, tmp_path / "model")
 
-    with training_run(run) as run_id:
-        result = train_network(problem.z_train, problem.y_train, 42, 3, 32, 0.003)
-        log_training(result, save_training(result, tmp_path), loss_curve_figure(result.loss_history, "product"))
-        log_evaluation(evaluate_network(result.learned, problem, atol=1e-3))
+    run_id, evaluation = evaluate_and_record(run, problem, record, model_file)
 
     client = MlflowClient()
     recorded = client.get_run(run_id)
@@ -38,31 +44,50 @@ def test_a_tracked_training_run_records_config_history_weights_model_and_evaluat
     assert recorded.data.params["train.lr"] == "0.003" and recorded.data.params["target.space"] == "log"
     assert recorded.data.tags["target"] == "product"
     assert recorded.data.tags["true_formula"].startswith("log f(X) = 1.0*log(x1)")
+    assert recorded.data.tags["recovered_formula"] == evaluation.recovered_formula
     assert recorded.data.tags["recovered_formula_original"].startswith("f(X) = e^")
-    assert set(recorded.data.metrics) >= {"test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction"}
+    assert recorded.data.metrics["test_mse"] == evaluation.test_mse
+    assert set(recorded.data.metrics) >= {"m_residual", "c_residual", "relations_hold", "relu_active_fraction"}
     history = client.get_metric_history(run_id, "train_loss")
     assert [m.step for m in history] == [1, 2, 3]
-    np.testing.assert_allclose([m.value for m in history], result.loss_history)
+    np.testing.assert_allclose([m.value for m in history], record.loss_history)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert artifacts >= {"config.yaml", "weights.json", "model.keras", "loss_curve.png", "evaluation.json"}
     weights = mlflow.artifacts.load_dict(f"runs:/{run_id}/weights.json")
-    assert weights["initial"]["W1"] == result.initial.to_dict()["W1"]
+    assert weights["initial"]["W1"] == record.initial.to_dict()["W1"]
 
 
-def test_a_run_that_raises_is_recorded_failed_not_finished(run_config):
-    run = run_config()
-    with pytest.raises(RuntimeError):
-        with training_run(run) as run_id:
-            raise RuntimeError("training blew up")
+def test_artifacts_go_beside_the_sqlite_store_not_the_working_directory(tiny_product, tmp_path, monkeypatch):
+    run, problem = tiny_product
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    model_file, record = train_target(run, problem, tmp_path / "model")
 
-    assert MlflowClient().get_run(run_id).info.status == "FAILED"
+    run_id, _ = evaluate_and_record(run, problem, record, model_file)
+
+    artifact_uri = MlflowClient().get_run(run_id).info.artifact_uri
+    assert artifact_uri.startswith((tmp_path / "mlartifacts").as_uri())
+    assert list(elsewhere.iterdir()) == []
 
 
-def test_a_later_stage_completes_the_same_run(run_config, mlflow_store):
-    with training_run(run_config()) as run_id:
-        pass
-    with resumed_run(mlflow_store, run_id):
-        mlflow.log_metric("test_mse", 0.5)
+def test_a_run_whose_logging_fails_is_recorded_failed_not_finished(tiny_product, tmp_path):
+    run, problem = tiny_product
+    _, record = train_target(run, problem, tmp_path / "model")
 
-    runs = MlflowClient().search_runs([MlflowClient().get_run(run_id).info.experiment_id])
-    assert len(runs) == 1 and runs[0].data.metrics["test_mse"] == 0.5
+    with pytest.raises(OSError):
+        evaluate_and_record(run, problem, record, tmp_path / "model" / "missing.keras")
+
+    [recorded] = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("toy-ann").experiment_id])
+    assert recorded.info.status == "FAILED"
+
+
+def test_an_unusable_store_fails_before_any_work_with_one_line(run_config, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    run = run_config(f"tracking.uri=sqlite:///{blocker}/mlflow.db")
+
+    with pytest.raises(TrackingError) as error:
+        prepare_store(run.tracking)
+
+    assert "is not usable" in str(error.value) and "\n" not in str(error.value)

@@ -6,9 +6,10 @@ import pytest
 
 from pipeline.data import draw_post_stream, Dataset
 from pipeline.evaluation import evaluate_network
-from pipeline.relations import load_learned_weights
+from pipeline.records import load_record
+from tests.test_records import assert_same_record
 from pipeline.targets import Space, expected_relation, make_problem
-from pipeline.training import TrainingDiverged, save_training, train_network
+from pipeline.training import TrainingDiverged, save_model, train_network
 
 
 def sum_problem(n_train: int, n_test: int = 200):
@@ -23,9 +24,9 @@ def test_training_recovers_the_sum_relations_at_a_reduced_budget():
     problem = sum_problem(n_train=2000)
 
     result = train_network(problem.z_train, problem.y_train, seed=42, epochs=60, batch_size=16, lr=0.02)
-    evaluation = evaluate_network(result.learned, problem, atol=1e-3)
+    evaluation = evaluate_network(result.record.learned, problem, atol=1e-3)
 
-    assert result.loss_history[-1] < result.loss_history[0] / 100
+    assert result.record.loss_history[-1] < result.record.loss_history[0] / 100
     assert evaluation.relations_hold, (evaluation.m_residual, evaluation.c_residual)
     assert evaluation.test_mse < 1e-5
     assert evaluation.relu_active_fraction > 0.99
@@ -40,9 +41,9 @@ def test_training_keeps_the_initial_weights_and_one_loss_per_epoch():
 
     result = train_network(problem.z_train, problem.y_train, seed=5, epochs=3, batch_size=32, lr=0.003)
 
-    assert len(result.loss_history) == 3
-    assert not np.array_equal(result.initial.W1, result.learned.W1)
-    np.testing.assert_array_equal(result.initial.W1, train_network(problem.z_train, problem.y_train, 5, 1, 32, 0.003).initial.W1)
+    assert len(result.record.loss_history) == 3
+    assert not np.array_equal(result.record.initial.W1, result.record.learned.W1)
+    np.testing.assert_array_equal(result.record.initial.W1, train_network(problem.z_train, problem.y_train, 5, 1, 32, 0.003).record.initial.W1)
 
 
 def test_same_seed_trains_to_bit_identical_weights():
@@ -51,8 +52,8 @@ def test_same_seed_trains_to_bit_identical_weights():
     first = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01)
     second = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01)
 
-    np.testing.assert_array_equal(first.learned.W1, second.learned.W1)
-    assert first.loss_history == second.loss_history
+    np.testing.assert_array_equal(first.record.learned.W1, second.record.learned.W1)
+    assert first.record.loss_history == second.record.loss_history
 
 
 def test_exploding_learning_rate_stops_with_a_divergence_error():
@@ -62,12 +63,14 @@ def test_exploding_learning_rate_stops_with_a_divergence_error():
         train_network(problem.z_train, problem.y_train, seed=1, epochs=50, batch_size=32, lr=50.0)
 
 
-def test_saved_model_loads_safely_and_matches_the_saved_weights(tmp_path):
+def test_saved_model_loads_safely_and_its_record_reads_back_unchanged(tmp_path):
     problem = sum_problem(n_train=128)
     result = train_network(problem.z_train, problem.y_train, seed=2, epochs=1, batch_size=32, lr=0.003)
 
-    model_file = save_training(result, tmp_path)
+    model_file = save_model(result, tmp_path)
     reloaded = keras.models.load_model(model_file, safe_mode=True)
+    record = load_record(tmp_path)
 
-    np.testing.assert_array_equal(reloaded.get_weights()[0].reshape(-1), load_learned_weights(tmp_path).W1.astype("float32"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "weights.json"]
+    np.testing.assert_array_equal(reloaded.get_weights()[0].reshape(-1), record.learned.W1.astype("float32"))
+    assert_same_record(record, result.record)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "model.keras", "weights.json"]

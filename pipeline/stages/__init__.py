@@ -2,25 +2,34 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.config import ConfigError, PipelineConfig, PipelineError, load_pipeline_config
-from pipeline.data import coefficients_path, dataset_path, load_coefficients, load_split
-from pipeline.targets import TargetProblem, expected_relation, make_problem
+from omegaconf import OmegaConf
 
-PARAMS_FILE = Path("params.yaml")
-RUN_FILE = "mlflow_run.json"  # written by train, read by evaluate: which MLflow run to complete
+from pipeline.compose import PARAMS_FILE, check_params_current
+from pipeline.config import PipelineConfig, load_pipeline_config
+from pipeline.data import coefficients_path, dataset_path, load_coefficients, load_split
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.targets import TargetProblem, expected_relation, make_problem
 
 
 def run_stage(stage: Callable[[PipelineConfig, list[str]], None]) -> None:
-    """Configure logging, load params.yaml, run the stage; expected failures end in one line and exit 2."""
+    """Configure logging, load and check params.yaml, run the stage; a failure the user can fix ends in
+    one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
-        stage(load_pipeline_config(PARAMS_FILE), sys.argv[1:])
-    except (PipelineError, FileNotFoundError) as error:
+        pipeline = load_pipeline_config(PARAMS_FILE)
+        if "DVC_EXP_NAME" not in os.environ:  # `dvc exp run` composed params.yaml itself, -S overrides included
+            check_params_current(OmegaConf.to_container(OmegaConf.load(PARAMS_FILE)))
+        stage(pipeline, sys.argv[1:])
+    except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except FileNotFoundError as error:
+        print(f"error: {error.filename} is missing: run `dvc repro`, which recreates what the stages write", file=sys.stderr)
         sys.exit(2)
 
 

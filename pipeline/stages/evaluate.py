@@ -1,15 +1,18 @@
-"""Stage `evaluate@<target>`: score the saved weights, write the DVC metrics, complete the MLflow run."""
+"""Stage `evaluate@<target>`: score the saved weights, write the DVC metrics, record the MLflow run.
+
+Each evaluation records one complete run (config, loss history, weights, model, evaluation), so
+re-evaluating with another eval.atol adds a run instead of rewriting an earlier one.
+"""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
-from pipeline.evaluation import evaluate_network
-from pipeline.files import read_json, write_json
-from pipeline.relations import load_learned_weights
-from pipeline.stages import RUN_FILE, load_problem, run_stage, target_argument
-from pipeline.tracking import log_evaluation, resumed_run
+from pipeline.files import write_json
+from pipeline.records import MODEL_FILE, load_record
+from pipeline.recording import evaluate_and_record
+from pipeline.stages import load_problem, run_stage, target_argument
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +20,12 @@ log = logging.getLogger(__name__)
 def evaluate(pipeline: PipelineConfig, args: list[str]) -> None:
     name = target_argument(pipeline, args)
     model_dir = Path(pipeline.paths.models) / name
-    evaluation = evaluate_network(load_learned_weights(model_dir), load_problem(pipeline, name), pipeline.eval.atol)
-    write_json(Path(pipeline.paths.metrics) / f"{name}.json", evaluation.to_dict())
-    tracked = read_json(model_dir / RUN_FILE)
-    with resumed_run(tracked["tracking_uri"], tracked["run_id"]):
-        log_evaluation(evaluation)
-    log.info("%s: test MSE %.3g, relations hold: %s", name, evaluation.test_mse, evaluation.relations_hold)
+    run_id, evaluation = evaluate_and_record(
+        pipeline.run_config(name), load_problem(pipeline, name), load_record(model_dir), model_dir / MODEL_FILE
+    )
+    write_json(Path(pipeline.paths.metrics) / f"{name}.json", evaluation.metrics())
+    write_json(Path(pipeline.paths.evaluations) / f"{name}.json", evaluation.to_dict())
+    log.info("%s: test MSE %.3g, relations hold: %s (MLflow run %s)", name, evaluation.test_mse, evaluation.relations_hold, run_id)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from pipeline.stages import run_stage
 
 
 def report(pipeline: PipelineConfig, args: list[str]) -> None:
-    metrics_dir = Path(pipeline.paths.metrics)
-    evaluations = {name: Evaluation(**read_json(metrics_dir / f"{name}.json")) for name in pipeline.targets}
+    evaluations_dir = Path(pipeline.paths.evaluations)
+    evaluations = {name: Evaluation(**read_json(evaluations_dir / f"{name}.json")) for name in pipeline.targets}
     write_text(Path(pipeline.paths.reports) / "summary.md", summary_markdown(evaluations))
 
 

@@ -1,23 +1,23 @@
-"""Stage `train@<target>`: fit the network, save it, and open the target's MLflow run with the training record."""
+"""Stage `train@<target>`: fit the network; save the model, its training record and the loss curve data."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
-from pipeline.experiment import train_and_record
-from pipeline.files import write_json
-from pipeline.stages import RUN_FILE, load_problem, run_stage, target_argument
-from pipeline.tracking import current_tracking_uri, training_run
+from pipeline.files import write_text
+from pipeline.report import loss_csv
+from pipeline.stages import load_problem, run_stage, target_argument
+from pipeline.tracking import prepare_store
+from pipeline.training import train_target
 
 
 def train(pipeline: PipelineConfig, args: list[str]) -> None:
     name = target_argument(pipeline, args)
     run = pipeline.run_config(name)
-    model_dir = Path(pipeline.paths.models) / name
-    loss_file = Path(pipeline.paths.plots) / "loss" / f"{name}.csv"
-    with training_run(run) as run_id:
-        train_and_record(run, load_problem(pipeline, name), model_dir, loss_file)
-        write_json(model_dir / RUN_FILE, {"run_id": run_id, "tracking_uri": current_tracking_uri()})
+    problem = load_problem(pipeline, name)
+    prepare_store(run.tracking)  # the evaluate stage records the run: fail now, not after the training
+    _, record = train_target(run, problem, Path(pipeline.paths.models) / name)
+    write_text(Path(pipeline.paths.plots) / "loss" / f"{name}.csv", loss_csv(record.loss_history))
 
 
 if __name__ == "__main__":

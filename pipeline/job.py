@@ -1,0 +1,24 @@
+"""The Hydra door's job: draw the post's stream in memory, train, evaluate, record one MLflow run.
+
+The job's model, weights and loss history also land in its Hydra output directory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config import RunConfig
+from pipeline.evaluation import Evaluation
+from pipeline.recording import evaluate_and_record
+from pipeline.targets import expected_relation, make_problem
+from pipeline.tracking import prepare_store
+from pipeline.training import train_target
+
+
+def run_target(run: RunConfig, out_dir: Path) -> tuple[str, Evaluation]:
+    prepare_store(run.tracking)  # an unusable store fails now, not after the training
+    draws = run.data.draw()
+    split = draws.splits[run.target.dataset]
+    relation = expected_relation(run.target.coefficients, run.data.x_size, draws.coefficients)
+    problem = make_problem(split.x_train, split.x_test, relation, run.target.space)
+    model_file, record = train_target(run, problem, out_dir)
+    return evaluate_and_record(run, problem, record, model_file)
