@@ -31,3 +31,14 @@ def network_weights(model: keras.Model) -> NetworkWeights:
         w2=float(output_kernel[0, 0]),
         b2=float(output_bias[0]),
     )
+
+
+def set_network_weights(model: keras.Model, weights: NetworkWeights) -> None:
+    model.set_weights(
+        [
+            np.asarray(weights.W1, dtype=np.float32).reshape(-1, 1),
+            np.array([weights.b1], dtype=np.float32),
+            np.array([[weights.w2]], dtype=np.float32),
+            np.array([weights.b2], dtype=np.float32),
+        ]
+    )

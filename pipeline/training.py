@@ -1,4 +1,5 @@
-"""Training the network: the post's model.fit (SGD, MSE, reshuffled minibatches), watched for divergence."""
+"""Training the network: minibatch SGD on MSE, by the post's model.fit or the compiled engine, watched
+for divergence."""
 from __future__ import annotations
 
 import logging
@@ -10,10 +11,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pipeline.config import RunConfig
+from pipeline.config import Engine, RunConfig
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path
-from pipeline.model import build_network, network_weights
+from pipeline.engines import sgd_epochs, shuffled_orders
+from pipeline.model import build_network, network_weights, set_network_weights
 from pipeline.records import MODEL_FILE, TrainingRecord, save_record
 from pipeline.targets import TargetProblem
 
@@ -30,50 +32,77 @@ class TrainingResult:
     record: TrainingRecord
 
 
-class _ProgressLog(keras.callbacks.Callback):
-    """About twenty progress lines a run, so a quarter-hour fit is not silent."""
+class _Progress:
+    """About twenty progress lines a run, so a long fit is not silent."""
 
     def __init__(self, epochs: int):
-        super().__init__()
         self.epochs = epochs
         self.every = max(1, epochs // 20)
         self.start = time.monotonic()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        done = epoch + 1
+    def epoch_done(self, done: int, loss: float) -> None:
         if done % self.every and done != self.epochs:
             return
         elapsed = time.monotonic() - self.start
-        left = elapsed / done * (self.epochs - done)
-        log.info("epoch %d/%d  loss %.3g  %.0fs left", done, self.epochs, (logs or {}).get("loss", math.nan), left)
+        log.info("epoch %d/%d  loss %.3g  %.0fs left", done, self.epochs, loss, elapsed / done * (self.epochs - done))
 
 
-def train_network(
-    z_train: np.ndarray, y_train: np.ndarray, seed: int, epochs: int, batch_size: int, lr: float
-) -> TrainingResult:
-    """The post's fit: SGD(lr) on MSE, `epochs` passes of shuffled batches of `batch_size`."""
-    model = build_network(z_train.shape[1], seed)
-    initial = network_weights(model)
+class _KerasProgress(keras.callbacks.Callback):
+    def __init__(self, progress: _Progress):
+        super().__init__()
+        self.progress = progress
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.progress.epoch_done(epoch + 1, (logs or {}).get("loss", math.nan))
+
+
+def _fit_keras(model: keras.Model, z: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float) -> list[float]:
+    """The post's call: model.fit with SGD on MSE, shuffling every epoch; stops at a NaN loss."""
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
-    start = time.monotonic()
     history = model.fit(
-        z_train,
-        y_train,
+        z,
+        y,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
         verbose=0,
-        callbacks=[keras.callbacks.TerminateOnNaN(), _ProgressLog(epochs)],
+        callbacks=[keras.callbacks.TerminateOnNaN(), _KerasProgress(_Progress(epochs))],
     )
+    return [float(v) for v in history.history["loss"]]
+
+
+def _fit_compiled(
+    model: keras.Model, z: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float, seed: int
+) -> list[float]:
+    """The same SGD in one XLA graph an epoch; the result is written back into the Keras model."""
+    progress = _Progress(epochs)
+    weights, losses = network_weights(model), []
+    for weights, loss in sgd_epochs(weights, z, y, shuffled_orders(len(z), epochs, seed), batch_size, lr):
+        losses.append(loss)
+        progress.epoch_done(len(losses), loss)
+        if not math.isfinite(loss):
+            break
+    set_network_weights(model, weights)
+    return losses
+
+
+def train_network(
+    z_train: np.ndarray, y_train: np.ndarray, seed: int, epochs: int, batch_size: int, lr: float, engine: Engine
+) -> TrainingResult:
+    """SGD(lr) on MSE, `epochs` passes of shuffled batches of `batch_size`, from the seed's initialisation."""
+    model = build_network(z_train.shape[1], seed)
+    initial = network_weights(model)
+    start = time.monotonic()
+    if engine is Engine.keras:
+        loss_history = _fit_keras(model, z_train, y_train, epochs, batch_size, lr)
+    else:
+        loss_history = _fit_compiled(model, z_train, y_train, epochs, batch_size, lr, seed)
     seconds = time.monotonic() - start
-    loss_history = [float(v) for v in history.history["loss"]]
     if not all(math.isfinite(v) for v in loss_history):
         raise TrainingDiverged(
             f"training loss became {loss_history[-1]} at epoch {len(loss_history)}: lower train.lr (was {lr})"
         )
     return TrainingResult(model, TrainingRecord(initial, network_weights(model), loss_history, seconds))
-
-
 
 def save_model(result: TrainingResult, model_dir: Path) -> Path:
     """The .keras model and its training record; returns the model's path."""
@@ -87,6 +116,12 @@ def save_model(result: TrainingResult, model_dir: Path) -> Path:
 def train_target(run: RunConfig, problem: TargetProblem, model_dir: Path) -> tuple[Path, TrainingRecord]:
     """Train with the run's settings, save the model and its record beside it; returns both."""
     result = train_network(
-        problem.z_train, problem.y_train, run.model.seed, run.train.epochs, run.train.batch_size, run.train.lr
+        problem.z_train,
+        problem.y_train,
+        run.model.seed,
+        run.train.epochs,
+        run.train.batch_size,
+        run.train.lr,
+        run.train.engine,
     )
     return save_model(result, model_dir), result.record

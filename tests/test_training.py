@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.data import draw_post_stream, Dataset
+from pipeline.config import Engine
+from pipeline.data import Dataset, draw_post_stream
 from pipeline.evaluation import evaluate_network
 from pipeline.records import load_record
 from tests.test_records import assert_same_record
@@ -18,12 +19,16 @@ def sum_problem(n_train: int, n_test: int = 200):
     return make_problem(split.x_train, split.x_test, expected_relation("ones", 5, draws.coefficients), Space.linear)
 
 
+ENGINES = pytest.mark.parametrize("engine", list(Engine), ids=lambda engine: engine.value)
+
+
 @pytest.mark.slow
-def test_training_recovers_the_sum_relations_at_a_reduced_budget():
+@ENGINES
+def test_training_recovers_the_sum_relations_at_a_reduced_budget(engine):
     """7,500 SGD steps at a higher lr instead of the post's 782,000: the network still learns x1+...+x5."""
     problem = sum_problem(n_train=2000)
 
-    result = train_network(problem.z_train, problem.y_train, seed=42, epochs=60, batch_size=16, lr=0.02)
+    result = train_network(problem.z_train, problem.y_train, seed=42, epochs=60, batch_size=16, lr=0.02, engine=engine)
     evaluation = evaluate_network(result.record.learned, problem, atol=1e-3)
 
     assert result.record.loss_history[-1] < result.record.loss_history[0] / 100
@@ -36,36 +41,39 @@ def test_training_recovers_the_sum_relations_at_a_reduced_budget():
     )
 
 
-def test_training_keeps_the_initial_weights_and_one_loss_per_epoch():
+@ENGINES
+def test_training_keeps_the_initial_weights_and_one_loss_per_epoch(engine):
     problem = sum_problem(n_train=128)
 
-    result = train_network(problem.z_train, problem.y_train, seed=5, epochs=3, batch_size=32, lr=0.003)
+    result = train_network(problem.z_train, problem.y_train, seed=5, epochs=3, batch_size=32, lr=0.003, engine=engine)
 
     assert len(result.record.loss_history) == 3
     assert not np.array_equal(result.record.initial.W1, result.record.learned.W1)
-    np.testing.assert_array_equal(result.record.initial.W1, train_network(problem.z_train, problem.y_train, 5, 1, 32, 0.003).record.initial.W1)
+    np.testing.assert_array_equal(result.record.initial.W1, train_network(problem.z_train, problem.y_train, 5, 1, 32, 0.003, engine).record.initial.W1)
 
 
-def test_same_seed_trains_to_bit_identical_weights():
+@ENGINES
+def test_same_seed_trains_to_bit_identical_weights(engine):
     problem = sum_problem(n_train=256)
 
-    first = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01)
-    second = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01)
+    first = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01, engine=engine)
+    second = train_network(problem.z_train, problem.y_train, seed=9, epochs=2, batch_size=32, lr=0.01, engine=engine)
 
     np.testing.assert_array_equal(first.record.learned.W1, second.record.learned.W1)
     assert first.record.loss_history == second.record.loss_history
 
 
-def test_exploding_learning_rate_stops_with_a_divergence_error():
+@ENGINES
+def test_exploding_learning_rate_stops_with_a_divergence_error(engine):
     problem = sum_problem(n_train=256)
 
     with pytest.raises(TrainingDiverged, match="lower train.lr"):
-        train_network(problem.z_train, problem.y_train, seed=1, epochs=50, batch_size=32, lr=50.0)
+        train_network(problem.z_train, problem.y_train, seed=1, epochs=50, batch_size=32, lr=50.0, engine=engine)
 
 
 def test_saved_model_loads_safely_and_its_record_reads_back_unchanged(tmp_path):
     problem = sum_problem(n_train=128)
-    result = train_network(problem.z_train, problem.y_train, seed=2, epochs=1, batch_size=32, lr=0.003)
+    result = train_network(problem.z_train, problem.y_train, seed=2, epochs=1, batch_size=32, lr=0.003, engine=Engine.compiled)
 
     model_file = save_model(result, tmp_path)
     reloaded = keras.models.load_model(model_file, safe_mode=True)
