@@ -33,18 +33,20 @@ class TrainingResult:
 
 
 class _Progress:
-    """About twenty progress lines a run, so a long fit is not silent."""
+    """Progress lines at least 5% of the run and a second apart, plus the last: a quarter-hour fit is
+    not silent, and a five-second one does not flood the terminal."""
 
     def __init__(self, epochs: int):
         self.epochs = epochs
         self.every = max(1, epochs // 20)
-        self.start = time.monotonic()
+        self.start = self.last = time.monotonic()
 
     def epoch_done(self, done: int, loss: float) -> None:
-        if done % self.every and done != self.epochs:
+        now = time.monotonic()
+        if done != self.epochs and (done % self.every or now - self.last < 1.0):
             return
-        elapsed = time.monotonic() - self.start
-        log.info("epoch %d/%d  loss %.3g  %.0fs left", done, self.epochs, loss, elapsed / done * (self.epochs - done))
+        self.last = now
+        log.info("epoch %d/%d  loss %.3g  %.0fs left", done, self.epochs, loss, (now - self.start) / done * (self.epochs - done))
 
 
 class _KerasProgress(keras.callbacks.Callback):
