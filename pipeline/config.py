@@ -83,6 +83,7 @@ class Engine(enum.Enum):
 @dataclass
 class TrainConfig:
     engine: Engine = MISSING
+    inits: int = MISSING  # networks trained at once from seeds model.seed, model.seed+1, ...; compiled engine
     epochs: int = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
@@ -195,6 +196,13 @@ def validate_shared(
     _check_positive_finite("data.gaussian.scale", data.gaussian.scale)
     _check_positive_finite("data.gamma.shape", data.gamma.shape)
     _check_positive_finite("data.gamma.scale", data.gamma.scale)
+    _check_positive_int("train.inits", train.inits)
+    _check(
+        train.inits == 1 or train.engine is Engine.compiled,
+        "train.inits",
+        train.inits,
+        "more than 1 needs train.engine=compiled (model.fit trains one network at a time)",
+    )
     _check_positive_int("train.epochs", train.epochs)
     _check_positive_int("train.batch_size", train.batch_size)
     _check(
@@ -211,6 +219,7 @@ def validate_shared(
 def validate_run(run: RunConfig) -> RunConfig:
     validate_shared(run.data, run.train, run.eval, run.tracking)
     _check_seed("model.seed", run.model.seed)
+    _check_seed("model.seed", run.model.seed + run.train.inits - 1)
     validate_target(run.target, "target")
     return run
 
@@ -218,6 +227,7 @@ def validate_run(run: RunConfig) -> RunConfig:
 def validate_pipeline(pipeline: PipelineConfig) -> PipelineConfig:
     validate_shared(pipeline.data, pipeline.train, pipeline.eval, pipeline.tracking)
     _check_seed("model.seed", pipeline.model.seed)
+    _check_seed("model.seed", pipeline.model.seed + pipeline.train.inits - 1)
     _check(bool(pipeline.targets), "targets", {}, "list at least one target")
     for name, target in pipeline.targets.items():
         _check(target.name == name, f"targets.{name}.name", target.name, f"must equal its key {name!r}")

@@ -8,7 +8,7 @@ random order every epoch, the final partial batch included, in float32.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -17,18 +17,23 @@ from pipeline.relations import NetworkWeights
 
 
 def _sgd_step(theta, w2, b2, xb, yb, lr):
-    """One SGD step on mean((w2*relu(xb@theta) + b2 - yb)^2); theta holds W1 and b1 (last row)."""
-    hidden = tf.linalg.matvec(xb, theta)
+    """One SGD step of K networks at once on mean((w2*relu(xb@theta) + b2 - yb)^2).
+
+    theta (K, d+1) holds each network's W1 and b1 (last column); w2, b2 (K,). Each network's gradient
+    depends on its own weights only, so K networks trained together are K independent trainings.
+    """
+    hidden = tf.matmul(xb, theta, transpose_b=True)  # (batch, K)
     active = tf.cast(hidden > 0, tf.float32)
-    residual = w2 * tf.nn.relu(hidden) + b2 - yb
+    residual = w2 * tf.nn.relu(hidden) + b2 - yb[:, None]
     grad_out = 2.0 * residual / tf.cast(tf.shape(xb)[0], tf.float32)  # d loss / d prediction
-    grad_theta = tf.linalg.matvec(xb, grad_out * w2 * active, transpose_a=True)
-    grad_w2 = tf.reduce_sum(grad_out * tf.nn.relu(hidden))
-    grad_b2 = tf.reduce_sum(grad_out)
-    return theta - lr * grad_theta, w2 - lr * grad_w2, b2 - lr * grad_b2, tf.reduce_mean(residual * residual)
+    grad_theta = tf.matmul(grad_out * w2 * active, xb, transpose_a=True)  # (K, d+1)
+    grad_w2 = tf.reduce_sum(grad_out * tf.nn.relu(hidden), axis=0)
+    grad_b2 = tf.reduce_sum(grad_out, axis=0)
+    loss = tf.reduce_mean(residual * residual, axis=0)
+    return theta - lr * grad_theta, w2 - lr * grad_w2, b2 - lr * grad_b2, loss
 
 
-def _epoch_function(n_rows: int, batch_size: int, lr: float):
+def _epoch_function(n_rows: int, batch_size: int, lr: float, inits: int):
     full_batches, rest = divmod(n_rows, batch_size)
     lr = tf.constant(lr, tf.float32)
 
@@ -44,7 +49,7 @@ def _epoch_function(n_rows: int, batch_size: int, lr: float):
             theta, w2, b2, loss = _sgd_step(theta, w2, b2, xb, yb, lr)
             return i + 1, theta, w2, b2, loss_sum + loss * batch_size
 
-        loss_sum = tf.constant(0.0)
+        loss_sum = tf.zeros([inits])
         if full_batches:  # none when one batch is larger than the data: fit then takes all rows at once
             _, theta, w2, b2, loss_sum = tf.while_loop(
                 lambda i, *_: i < full_batches, body, (tf.constant(0), theta, w2, b2, loss_sum)
@@ -59,19 +64,27 @@ def _epoch_function(n_rows: int, batch_size: int, lr: float):
 
 
 def sgd_epochs(
-    initial: NetworkWeights, z: np.ndarray, y: np.ndarray, orders: Iterator[np.ndarray], batch_size: int, lr: float
-) -> Iterator[tuple[NetworkWeights, float]]:
-    """Yield the weights and the mean training loss after each epoch; `orders` gives each epoch's row order."""
+    initials: Sequence[NetworkWeights],
+    z: np.ndarray,
+    y: np.ndarray,
+    orders: Iterator[np.ndarray],
+    batch_size: int,
+    lr: float,
+) -> Iterator[tuple[list[NetworkWeights], np.ndarray]]:
+    """Train one network per initial weight set, all on the same batches; after each epoch yield every
+    network's weights and mean training loss. `orders` gives each epoch's row order."""
     n_rows = len(z)
     x = tf.constant(np.hstack([z, np.ones((n_rows, 1))]), tf.float32)
     targets = tf.constant(y, tf.float32)
-    theta = tf.constant(np.append(initial.W1, initial.b1), tf.float32)
-    w2, b2 = tf.constant(initial.w2, tf.float32), tf.constant(initial.b2, tf.float32)
-    epoch = _epoch_function(n_rows, batch_size, lr)
+    theta = tf.constant([np.append(w.W1, w.b1) for w in initials], tf.float32)
+    w2 = tf.constant([w.w2 for w in initials], tf.float32)
+    b2 = tf.constant([w.b2 for w in initials], tf.float32)
+    epoch = _epoch_function(n_rows, batch_size, lr, len(initials))
     for order in orders:
         theta, w2, b2, loss = epoch(theta, w2, b2, x, targets, tf.constant(order, tf.int32))
-        values = theta.numpy()
-        yield NetworkWeights(W1=values[:-1].astype(np.float64), b1=float(values[-1]), w2=float(w2), b2=float(b2)), float(loss)
+        thetas, w2s, b2s = theta.numpy().astype(np.float64), w2.numpy(), b2.numpy()
+        weights = [NetworkWeights(W1=t[:-1], b1=float(t[-1]), w2=float(a), b2=float(b)) for t, a, b in zip(thetas, w2s, b2s)]
+        yield weights, loss.numpy().astype(np.float64)
 
 
 def shuffled_orders(n_rows: int, epochs: int, seed: int) -> Iterator[np.ndarray]:

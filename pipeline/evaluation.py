@@ -1,6 +1,7 @@
 """Scoring a trained network: test MSE on the original scale, the relations, and the formulas."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
@@ -71,3 +72,23 @@ def evaluate_network(weights: NetworkWeights, problem: TargetProblem, atol: floa
         recovered_m=[float(v) for v in recovered.slope],
         recovered_c=float(recovered.intercept),
     )
+
+
+INIT_COLUMNS = ("test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction", "relu_active_fraction_test")
+
+
+def inits_summary(evaluations: Sequence[Evaluation]) -> dict[str, float]:
+    """How many initialisations were trained and the share whose relations hold: the convergence rate."""
+    return {
+        "inits": float(len(evaluations)),
+        "relations_hold_share": sum(ev.relations_hold for ev in evaluations) / len(evaluations),
+    }
+
+
+def inits_table(evaluations: Sequence[Evaluation], first_seed: int) -> str:
+    """One CSV row per initialisation; init k started from model seed first_seed + k."""
+    lines = ["init,model_seed," + ",".join(INIT_COLUMNS)]
+    for k, ev in enumerate(evaluations):
+        values = ev.metrics()
+        lines.append(f"{k},{first_seed + k}," + ",".join(repr(values[column]) for column in INIT_COLUMNS))
+    return "\n".join(lines) + "\n"

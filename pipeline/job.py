@@ -14,11 +14,12 @@ from pipeline.tracking import prepare_store
 from pipeline.training import train_target
 
 
-def run_target(run: RunConfig, out_dir: Path) -> tuple[str, Evaluation]:
+def run_target(run: RunConfig, out_dir: Path) -> tuple[str, list[Evaluation]]:
+    """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first."""
     prepare_store(run.tracking)  # an unusable store fails now, not after the training
     draws = run.data.draw()
     split = draws.splits[run.target.dataset]
     relation = expected_relation(run.target.coefficients, run.data.x_size, draws.coefficients)
     problem = make_problem(split.x_train, split.x_test, relation, run.target.space)
-    model_file, record = train_target(run, problem, out_dir)
-    return evaluate_and_record(run, problem, record, model_file)
+    model_file, records = train_target(run, problem, out_dir)
+    return evaluate_and_record(run, problem, records, model_file)

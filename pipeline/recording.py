@@ -15,9 +15,10 @@ from pipeline.tracking import record_run
 
 
 def evaluate_and_record(
-    run: RunConfig, problem: TargetProblem, record: TrainingRecord, model_file: Path
-) -> tuple[str, Evaluation]:
-    """Returns the MLflow run's id and the evaluation."""
-    evaluation = evaluate_network(record.learned, problem, run.eval.atol)
-    loss_figure = loss_curve_figure(record.loss_history, run.target.name)
-    return record_run(run, record, model_file, loss_figure, evaluation), evaluation
+    run: RunConfig, problem: TargetProblem, records: list[TrainingRecord], model_file: Path
+) -> tuple[str, list[Evaluation]]:
+    """Score every initialisation's learned weights (the primary first) and record the run; returns the
+    MLflow run's id and the evaluations."""
+    evaluations = [evaluate_network(record.learned, problem, run.eval.atol) for record in records]
+    loss_figure = loss_curve_figure(records[0].loss_history, run.target.name)
+    return record_run(run, records[0], model_file, loss_figure, evaluations), evaluations

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from pipeline.evaluation import Evaluation
 
 
-def describe(name: str, run_id: str, ev: Evaluation) -> str:
+def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
+    """The human summary of a job: the run's own network, then how many initialisations converged."""
+    ev = evaluations[0]
     lines = [
         f"target {name}  (MLflow run {run_id})",
         f"  test MSE          {ev.test_mse:.3g}",
@@ -33,6 +35,9 @@ def describe(name: str, run_id: str, ev: Evaluation) -> str:
     ]
     if ev.true_formula_original:
         lines += [f"  true, original    {ev.true_formula_original}", f"  recovered, orig.  {ev.recovered_formula_original}"]
+    if len(evaluations) > 1:
+        held = sum(other.relations_hold for other in evaluations)
+        lines.append(f"  initialisations    relations hold in {held} of {len(evaluations)} (seeds from model.seed up)")
     return "\n".join(lines)
 
 
@@ -42,11 +47,11 @@ def main(cfg: DictConfig) -> None:
         run = to_run_config(cfg)
         from pipeline.job import run_target  # the heavy imports, only once the config is valid
 
-        run_id, evaluation = run_target(run, Path(HydraConfig.get().runtime.output_dir))
+        run_id, evaluations = run_target(run, Path(HydraConfig.get().runtime.output_dir))
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(describe(run.target.name, run_id, evaluation))
+    print(describe(run.target.name, run_id, evaluations))
 
 
 if __name__ == "__main__":

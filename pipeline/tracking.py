@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -19,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.config import PROJECT_ROOT, RunConfig, TrackingConfig, flatten, to_plain
 from pipeline.errors import TrackingError
+from pipeline.evaluation import inits_summary, inits_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -74,13 +76,15 @@ def _git_commit() -> str | None:
 
 
 def record_run(
-    run: RunConfig, record: TrainingRecord, model_file: Path, loss_figure: Figure, evaluation: Evaluation
+    run: RunConfig, record: TrainingRecord, model_file: Path, loss_figure: Figure, evaluations: Sequence[Evaluation]
 ) -> str:
     """One MLflow run holding a target's whole result; returns its id.
 
     Params: the config, flattened. Metrics: `train_loss` per epoch (batched: per-step writes cost ~3 ms
     each on sqlite) and the evaluation. Tags: target, formulas, commit. Artifacts: config, both weight
-    sets, the .keras model, the loss curve, the evaluation. An exception while logging ends it FAILED.
+    sets, the .keras model, the loss curve, the evaluation. `evaluations` holds every initialisation's,
+    the primary (the run's own network) first; with more than one, each init's numbers are also logged
+    as metric histories stepped by init, and as `inits.csv`. An exception while logging ends it FAILED.
     """
     experiment_id = prepare_store(run.tracking)
     tags = {"target": run.target.name}
@@ -93,7 +97,8 @@ def record_run(
         mlflow.log_params(flatten(plain))
         mlflow.log_dict(plain, "config.yaml")
         _log_training(run_id, record, model_file, loss_figure)
-        _log_evaluation(evaluation)
+        _log_evaluation(evaluations[0])
+        _log_inits(run_id, evaluations, run.model.seed)
     return run_id
 
 
@@ -117,3 +122,17 @@ def _log_evaluation(evaluation: Evaluation) -> None:
         tags["recovered_formula_original"] = evaluation.recovered_formula_original
     mlflow.set_tags(tags)
     mlflow.log_dict(evaluation.to_dict(), "evaluation.json")
+
+
+def _log_inits(run_id: str, evaluations: Sequence[Evaluation], first_seed: int) -> None:
+    mlflow.log_metrics(inits_summary(evaluations))
+    if len(evaluations) == 1:
+        return
+    now = int(time.time() * 1000)
+    per_init = [
+        Metric(f"init_{name}", value, now, k) for k, ev in enumerate(evaluations) for name, value in ev.metrics().items()
+    ]
+    client = MlflowClient()
+    for start in range(0, len(per_init), _BATCH):
+        client.log_batch(run_id, metrics=per_init[start : start + _BATCH])
+    mlflow.log_text(inits_table(evaluations, first_seed), "inits.csv")

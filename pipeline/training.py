@@ -16,7 +16,8 @@ from pipeline.errors import PipelineError
 from pipeline.files import atomic_path
 from pipeline.engines import sgd_epochs, shuffled_orders
 from pipeline.model import build_network, network_weights, set_network_weights
-from pipeline.records import MODEL_FILE, TrainingRecord, save_record
+from pipeline.records import MODEL_FILE, TrainingRecord, save_inits, save_record
+from pipeline.relations import NetworkWeights
 from pipeline.targets import TargetProblem
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,12 @@ class TrainingDiverged(PipelineError):
 
 @dataclass
 class TrainingResult:
-    model: keras.Model
-    record: TrainingRecord
+    model: keras.Model  # holds the primary network: the one initialised from the seed itself
+    records: list[TrainingRecord]  # one per initialisation, the primary first
+
+    @property
+    def record(self) -> TrainingRecord:
+        return self.records[0]
 
 
 class _Progress:
@@ -74,37 +79,58 @@ def _fit_keras(model: keras.Model, z: np.ndarray, y: np.ndarray, epochs: int, ba
 
 
 def _fit_compiled(
-    model: keras.Model, z: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float, seed: int
-) -> list[float]:
-    """The same SGD in one XLA graph an epoch; the result is written back into the Keras model."""
+    model: keras.Model,
+    initials: list[NetworkWeights],
+    z: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> tuple[list[NetworkWeights], list[list[float]]]:
+    """The same SGD in one XLA graph an epoch, every initialisation at once; the primary network's result
+    is written back into the Keras model. Stops when the primary's loss stops being finite."""
     progress = _Progress(epochs)
-    weights, losses = network_weights(model), []
-    for weights, loss in sgd_epochs(weights, z, y, shuffled_orders(len(z), epochs, seed), batch_size, lr):
-        losses.append(loss)
-        progress.epoch_done(len(losses), loss)
-        if not math.isfinite(loss):
+    weights, losses = initials, [[] for _ in initials]
+    for weights, epoch_losses in sgd_epochs(initials, z, y, shuffled_orders(len(z), epochs, seed), batch_size, lr):
+        for history, loss in zip(losses, epoch_losses):
+            history.append(float(loss))
+        progress.epoch_done(len(losses[0]), losses[0][-1])
+        if not math.isfinite(losses[0][-1]):
             break
-    set_network_weights(model, weights)
-    return losses
+    set_network_weights(model, weights[0])
+    return weights, losses
 
 
 def train_network(
-    z_train: np.ndarray, y_train: np.ndarray, seed: int, epochs: int, batch_size: int, lr: float, engine: Engine
+    z_train: np.ndarray,
+    y_train: np.ndarray,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    engine: Engine,
+    inits: int = 1,
 ) -> TrainingResult:
-    """SGD(lr) on MSE, `epochs` passes of shuffled batches of `batch_size`, from the seed's initialisation."""
-    model = build_network(z_train.shape[1], seed)
-    initial = network_weights(model)
+    """SGD(lr) on MSE, `epochs` passes of shuffled batches of `batch_size`, from the seed's initialisation
+    and, with `inits` > 1 (compiled engine), from those of seeds seed+1, seed+2, ... alongside it."""
+    x_size = z_train.shape[1]
+    initials = [network_weights(build_network(x_size, seed + k)) for k in range(1, inits)]
+    model = build_network(x_size, seed)  # built last: Keras's global seed is then the primary's, as with inits=1
+    initials.insert(0, network_weights(model))
     start = time.monotonic()
     if engine is Engine.keras:
-        loss_history = _fit_keras(model, z_train, y_train, epochs, batch_size, lr)
+        learned, losses = None, [_fit_keras(model, z_train, y_train, epochs, batch_size, lr)]
     else:
-        loss_history = _fit_compiled(model, z_train, y_train, epochs, batch_size, lr, seed)
+        learned, losses = _fit_compiled(model, initials, z_train, y_train, epochs, batch_size, lr, seed)
     seconds = time.monotonic() - start
-    if not all(math.isfinite(v) for v in loss_history):
+    if not all(math.isfinite(v) for v in losses[0]):
         raise TrainingDiverged(
-            f"training loss became {loss_history[-1]} at epoch {len(loss_history)}: lower train.lr (was {lr})"
+            f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {lr})"
         )
-    return TrainingResult(model, TrainingRecord(initial, network_weights(model), loss_history, seconds))
+    learned = learned or [network_weights(model)]
+    records = [TrainingRecord(i, w, h, seconds) for i, w, h in zip(initials, learned, losses)]
+    return TrainingResult(model, records)
 
 def save_model(result: TrainingResult, model_dir: Path) -> Path:
     """The .keras model and its training record; returns the model's path."""
@@ -112,11 +138,13 @@ def save_model(result: TrainingResult, model_dir: Path) -> Path:
     with atomic_path(model_file) as tmp:
         result.model.save(tmp)
     save_record(result.record, model_dir)
+    if len(result.records) > 1:
+        save_inits(result.records, model_dir)
     return model_file
 
 
-def train_target(run: RunConfig, problem: TargetProblem, model_dir: Path) -> tuple[Path, TrainingRecord]:
-    """Train with the run's settings, save the model and its record beside it; returns both."""
+def train_target(run: RunConfig, problem: TargetProblem, model_dir: Path) -> tuple[Path, list[TrainingRecord]]:
+    """Train with the run's settings, save the model and its records beside it; returns both."""
     result = train_network(
         problem.z_train,
         problem.y_train,
@@ -125,5 +153,6 @@ def train_target(run: RunConfig, problem: TargetProblem, model_dir: Path) -> tup
         run.train.batch_size,
         run.train.lr,
         run.train.engine,
+        run.train.inits,
     )
-    return save_model(result, model_dir), result.record
+    return save_model(result, model_dir), result.records

@@ -51,10 +51,12 @@ def test_overrides_reach_the_typed_config(run_config):
         ("data.seed=-1", "data.seed"),
         ("model.seed=4294967296", "model.seed"),
         ("data.n_train=30000000", "data.n_train"),
+        ("train.inits=0", "train.inits"),
+        ("model.seed=4294967295", "model.seed"),
     ],
 )
 def test_bad_value_fails_with_one_line_naming_the_key(run_config, override, key):
-    overrides = ["target=product"] if key == "target.dataset" else []
+    overrides = {"target.dataset": ["target=product"], "model.seed": ["train.inits=2"]}.get(key, [])
     with pytest.raises(ConfigError) as error:
         run_config(*overrides, override)
 
@@ -156,3 +158,9 @@ def test_params_that_differ_from_conf_are_refused_naming_the_key_and_the_fix():
 
     message = str(error.value)
     assert "train.epochs: 7 in params.yaml, 1000 in conf/" in message and "python -m pipeline.compose" in message
+
+
+def test_several_initialisations_need_the_compiled_engine(run_config):
+    assert run_config("train.inits=64").train.inits == 64
+    with pytest.raises(ConfigError, match="train.inits=2 is not allowed: more than 1 needs train.engine=compiled"):
+        run_config("train.inits=2", "train.engine=keras")

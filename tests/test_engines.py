@@ -26,12 +26,12 @@ def test_compiled_engine_matches_model_fit_after_three_epochs_on_the_same_batche
 
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=3e-3), loss="mse")
     fit_losses = [model.fit(z[o], y[o], epochs=1, batch_size=128, shuffle=False, verbose=0).history["loss"][0] for o in orders]
-    compiled = list(sgd_epochs(initial, z, y, iter(orders), batch_size=128, lr=3e-3))
+    compiled = list(sgd_epochs([initial], z, y, iter(orders), batch_size=128, lr=3e-3))
 
-    fit_weights, compiled_weights = as_vector(network_weights(model)), as_vector(compiled[-1][0])
+    fit_weights, compiled_weights = as_vector(network_weights(model)), as_vector(compiled[-1][0][0])
     assert not np.allclose(fit_weights, as_vector(initial), rtol=1e-2)  # it did train
     np.testing.assert_allclose(compiled_weights, fit_weights, rtol=1e-4)
-    np.testing.assert_allclose([loss for _, loss in compiled], fit_losses, rtol=1e-4)
+    np.testing.assert_allclose([losses[0] for _, losses in compiled], fit_losses, rtol=1e-4)
 
 
 def test_every_epoch_visits_every_row_once_in_a_new_order():
@@ -50,7 +50,7 @@ def test_one_epoch_equals_plain_numpy_sgd_over_every_batch(n_rows, batch_size):
     weights = NetworkWeights(W1=np.array([0.5, -0.3, 0.8]), b1=0.4, w2=1.2, b2=-0.1)
     order = rng.permutation(n_rows)
 
-    [(compiled, _)] = list(sgd_epochs(weights, z, y, iter([order]), batch_size=batch_size, lr=0.01))
+    [([compiled], _)] = list(sgd_epochs([weights], z, y, iter([order]), batch_size=batch_size, lr=0.01))
 
     W1, b1, w2, b2 = weights.W1.copy(), weights.b1, weights.w2, weights.b2
     for start in range(0, n_rows, batch_size):
@@ -65,3 +65,17 @@ def test_one_epoch_equals_plain_numpy_sgd_over_every_batch(n_rows, batch_size):
             b2 - 0.01 * grad_out.sum(),
         )
     np.testing.assert_allclose(as_vector(compiled), np.append(W1, [b1, w2, b2]), rtol=1e-5, atol=1e-6)
+
+
+def test_networks_trained_together_end_as_if_each_had_been_trained_alone():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(1000, 5))
+    y = z.sum(axis=1)
+    initials = [network_weights(build_network(5, seed)) for seed in (1, 2, 3)]
+    orders = list(shuffled_orders(len(z), epochs=4, seed=0))
+
+    *_, (together, together_losses) = sgd_epochs(initials, z, y, iter(orders), batch_size=64, lr=0.01)
+    for k, initial in enumerate(initials):
+        *_, ([alone], alone_losses) = sgd_epochs([initial], z, y, iter(orders), batch_size=64, lr=0.01)
+        np.testing.assert_allclose(as_vector(together[k]), as_vector(alone), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(together_losses[k], alone_losses[0], rtol=1e-5)

@@ -68,7 +68,10 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(pr
         with open(project_copy / "plots" / "loss" / f"{target}.csv") as handle:
             assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
         metrics = json.loads((project_copy / "metrics" / f"{target}.json").read_text())
-        assert set(metrics) == {"test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction", "relu_active_fraction_test"}
+        assert set(metrics) == {
+            "test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction",
+            "relu_active_fraction_test", "inits", "relations_hold_share",
+        }
         assert "recovered_formula" in json.loads((project_copy / "evaluations" / f"{target}.json").read_text())
     assert initial_weights[0] == initial_weights[1] == initial_weights[2]  # one initialisation for every target
     summary = (project_copy / "reports" / "summary.md").read_text()

@@ -34,9 +34,9 @@ def test_tracking_uri_prefers_config_then_environment_then_the_project_store(mon
 
 def test_a_recorded_run_holds_config_history_weights_model_and_evaluation(tiny_product, tmp_path):
     run, problem = tiny_product
-    model_file, record = train_target(run, problem, tmp_path / "model")
+    model_file, [record] = train_target(run, problem, tmp_path / "model")
 
-    run_id, evaluation = evaluate_and_record(run, problem, record, model_file)
+    run_id, [evaluation] = evaluate_and_record(run, problem, [record], model_file)
 
     client = MlflowClient()
     recorded = client.get_run(run_id)
@@ -48,6 +48,7 @@ def test_a_recorded_run_holds_config_history_weights_model_and_evaluation(tiny_p
     assert recorded.data.tags["recovered_formula_original"].startswith("f(X) = e^")
     assert recorded.data.metrics["test_mse"] == evaluation.test_mse
     assert set(recorded.data.metrics) >= {"m_residual", "c_residual", "relations_hold", "relu_active_fraction"}
+    assert recorded.data.metrics["inits"] == 1 and recorded.data.metrics["relations_hold_share"] == float(evaluation.relations_hold)
     history = client.get_metric_history(run_id, "train_loss")
     assert [m.step for m in history] == [1, 2, 3]
     np.testing.assert_allclose([m.value for m in history], record.loss_history)
@@ -62,9 +63,9 @@ def test_artifacts_go_beside_the_sqlite_store_not_the_working_directory(tiny_pro
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    model_file, record = train_target(run, problem, tmp_path / "model")
+    model_file, records = train_target(run, problem, tmp_path / "model")
 
-    run_id, _ = evaluate_and_record(run, problem, record, model_file)
+    run_id, _ = evaluate_and_record(run, problem, records, model_file)
 
     artifact_uri = MlflowClient().get_run(run_id).info.artifact_uri
     assert artifact_uri.startswith((tmp_path / "mlartifacts").as_uri())
@@ -73,10 +74,10 @@ def test_artifacts_go_beside_the_sqlite_store_not_the_working_directory(tiny_pro
 
 def test_a_run_whose_logging_fails_is_recorded_failed_not_finished(tiny_product, tmp_path):
     run, problem = tiny_product
-    _, record = train_target(run, problem, tmp_path / "model")
+    _, records = train_target(run, problem, tmp_path / "model")
 
     with pytest.raises(OSError):
-        evaluate_and_record(run, problem, record, tmp_path / "model" / "missing.keras")
+        evaluate_and_record(run, problem, records, tmp_path / "model" / "missing.keras")
 
     [recorded] = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("toy-ann").experiment_id])
     assert recorded.info.status == "FAILED"
@@ -91,3 +92,22 @@ def test_an_unusable_store_fails_before_any_work_with_one_line(run_config, tmp_p
         prepare_store(run.tracking)
 
     assert "is not usable" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_several_initialisations_are_recorded_per_init_and_as_a_share(run_config, tmp_path):
+    run = run_config("data.n_train=256", "data.n_test=64", "train.epochs=3", "train.batch_size=32", "train.inits=3")
+    draws = run.data.draw()
+    split = draws.splits[Dataset.gaussian]
+    problem = make_problem(split.x_train, split.x_test, expected_relation("ones", 5, draws.coefficients), Space.linear)
+    model_file, records = train_target(run, problem, tmp_path / "model")
+
+    run_id, evaluations = evaluate_and_record(run, problem, records, model_file)
+
+    client = MlflowClient()
+    metrics = client.get_run(run_id).data.metrics
+    assert metrics["inits"] == 3
+    assert metrics["relations_hold_share"] == sum(ev.relations_hold for ev in evaluations) / 3
+    assert metrics["test_mse"] == evaluations[0].test_mse
+    assert [m.value for m in client.get_metric_history(run_id, "init_test_mse")] == [ev.test_mse for ev in evaluations]
+    table = mlflow.artifacts.load_text(f"runs:/{run_id}/inits.csv").splitlines()
+    assert table[0].startswith("init,model_seed,test_mse") and [row.split(",")[1] for row in table[1:]] == ["42", "43", "44"]

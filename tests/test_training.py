@@ -7,7 +7,7 @@ import pytest
 from pipeline.config import Engine
 from pipeline.data import Dataset, draw_post_stream
 from pipeline.evaluation import evaluate_network
-from pipeline.records import load_record
+from pipeline.records import load_record, load_records
 from tests.test_records import assert_same_record
 from pipeline.targets import Space, expected_relation, make_problem
 from pipeline.training import TrainingDiverged, save_model, train_network
@@ -82,3 +82,29 @@ def test_saved_model_loads_safely_and_its_record_reads_back_unchanged(tmp_path):
     np.testing.assert_array_equal(reloaded.get_weights()[0].reshape(-1), record.learned.W1.astype("float32"))
     assert_same_record(record, result.record)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "model.keras", "weights.json"]
+
+
+def test_several_initialisations_train_alongside_the_primary_which_stays_as_with_one():
+    problem = sum_problem(n_train=256)
+
+    alone = train_network(problem.z_train, problem.y_train, 4, 3, 32, 0.01, Engine.compiled)
+    together = train_network(problem.z_train, problem.y_train, 4, 3, 32, 0.01, Engine.compiled, inits=3)
+    seed_5 = train_network(problem.z_train, problem.y_train, 5, 1, 32, 0.01, Engine.compiled)
+
+    assert len(together.records) == 3
+    np.testing.assert_array_equal(together.record.initial.W1, alone.record.initial.W1)
+    np.testing.assert_allclose(together.record.learned.W1, alone.record.learned.W1, rtol=1e-5)
+    np.testing.assert_array_equal(together.records[1].initial.W1, seed_5.record.initial.W1)
+    np.testing.assert_array_equal(together.model.get_weights()[0].reshape(-1), together.record.learned.W1.astype("float32"))
+
+
+def test_saved_initialisations_read_back_primary_first(tmp_path):
+    problem = sum_problem(n_train=128)
+    result = train_network(problem.z_train, problem.y_train, 2, 1, 32, 0.003, Engine.compiled, inits=2)
+
+    save_model(result, tmp_path)
+    records = load_records(tmp_path)
+
+    assert len(records) == 2
+    for have, want in zip(records, result.records):
+        assert_same_record(have, want)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from pipeline.files import write_json
-from pipeline.records import MODEL_FILE, load_record
+from pipeline.evaluation import inits_summary
+from pipeline.records import MODEL_FILE, load_records
 from pipeline.recording import evaluate_and_record
 from pipeline.stages import load_problem, run_stage, target_argument
 
@@ -20,10 +21,11 @@ log = logging.getLogger(__name__)
 def evaluate(pipeline: PipelineConfig, args: list[str]) -> None:
     name = target_argument(pipeline, args)
     model_dir = Path(pipeline.paths.models) / name
-    run_id, evaluation = evaluate_and_record(
-        pipeline.run_config(name), load_problem(pipeline, name), load_record(model_dir), model_dir / MODEL_FILE
+    run_id, evaluations = evaluate_and_record(
+        pipeline.run_config(name), load_problem(pipeline, name), load_records(model_dir), model_dir / MODEL_FILE
     )
-    write_json(Path(pipeline.paths.metrics) / f"{name}.json", evaluation.metrics())
+    evaluation = evaluations[0]
+    write_json(Path(pipeline.paths.metrics) / f"{name}.json", evaluation.metrics() | inits_summary(evaluations))
     write_json(Path(pipeline.paths.evaluations) / f"{name}.json", evaluation.to_dict())
     log.info("%s: test MSE %.3g, relations hold: %s (MLflow run %s)", name, evaluation.test_mse, evaluation.relations_hold, run_id)
 

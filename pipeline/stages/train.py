@@ -16,8 +16,8 @@ def train(pipeline: PipelineConfig, args: list[str]) -> None:
     run = pipeline.run_config(name)
     problem = load_problem(pipeline, name)
     prepare_store(run.tracking)  # the evaluate stage records the run: fail now, not after the training
-    _, record = train_target(run, problem, Path(pipeline.paths.models) / name)
-    write_text(Path(pipeline.paths.plots) / "loss" / f"{name}.csv", loss_csv(record.loss_history))
+    _, records = train_target(run, problem, Path(pipeline.paths.models) / name)
+    write_text(Path(pipeline.paths.plots) / "loss" / f"{name}.csv", loss_csv(records[0].loss_history))
 
 
 if __name__ == "__main__":
