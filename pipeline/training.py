@@ -132,6 +132,7 @@ def train_network(
     records = [TrainingRecord(i, w, h, seconds) for i, w, h in zip(initials, learned, losses)]
     return TrainingResult(model, records)
 
+
 def save_model(result: TrainingResult, model_dir: Path) -> Path:
     """The .keras model and its training record; returns the model's path."""
     model_file = Path(model_dir) / MODEL_FILE
