@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.config import RunConfig
 from pipeline.evaluation import Evaluation
 from pipeline.recording import evaluate_and_record
-from pipeline.targets import expected_relation, make_problem
+from pipeline.targets import target_problem
 from pipeline.tracking import prepare_store
 from pipeline.training import train_target
 
@@ -18,8 +18,7 @@ def run_target(run: RunConfig, out_dir: Path) -> tuple[str, list[Evaluation]]:
     """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first."""
     prepare_store(run.tracking)  # an unusable store fails now, not after the training
     draws = run.data.draw()
-    split = draws.splits[run.target.dataset]
-    relation = expected_relation(run.target.coefficients, run.data.x_size, draws.coefficients)
-    problem = make_problem(split.x_train, split.x_test, relation, run.target.space)
+    target = run.target
+    problem = target_problem(draws.splits[target.dataset], draws.coefficients, target.coefficients, target.space)
     model_file, records = train_target(run, problem, out_dir)
     return evaluate_and_record(run, problem, records, model_file)

@@ -43,12 +43,7 @@ def save_record(record: TrainingRecord, model_dir: Path) -> None:
 def load_record(model_dir: Path) -> TrainingRecord:
     weights = read_json(Path(model_dir) / WEIGHTS_FILE)
     history = read_json(Path(model_dir) / HISTORY_FILE)
-    return TrainingRecord(
-        initial=NetworkWeights.from_dict(weights["initial"]),
-        learned=NetworkWeights.from_dict(weights["learned"]),
-        loss_history=[float(v) for v in history["loss"]],
-        seconds=float(history["seconds"]),
-    )
+    return _record_from({**weights, "loss": history["loss"]}, float(history["seconds"]))
 
 
 def save_inits(records: list[TrainingRecord], model_dir: Path) -> None:

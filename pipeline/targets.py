@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.data import DrawnCoefficients
+from pipeline.data import DrawnCoefficients, Split
 from pipeline.errors import ConfigError
 
 
@@ -86,3 +86,9 @@ def make_problem(x_train: np.ndarray, x_test: np.ndarray, relation: LinearRelati
         relation=relation,
         space=space,
     )
+
+
+def target_problem(split: Split, drawn: DrawnCoefficients, coefficients: str, space: Space) -> TargetProblem:
+    """A configured target's problem on a drawn split: what both doors train and score."""
+    relation = expected_relation(coefficients, split.x_train.shape[1], drawn)
+    return make_problem(split.x_train, split.x_test, relation, space)

@@ -102,12 +102,16 @@ def record_run(
     return run_id
 
 
+def _log_metrics(run_id: str, metrics: list[Metric]) -> None:
+    """Metric histories in batches: per-step writes cost ~3 ms each on sqlite, a batch of 1000 ~0.2 s."""
+    client = MlflowClient()
+    for start in range(0, len(metrics), _BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+
+
 def _log_training(run_id: str, record: TrainingRecord, model_file: Path, loss_figure: Figure) -> None:
     now = int(time.time() * 1000)
-    history = [Metric("train_loss", loss, now, epoch) for epoch, loss in enumerate(record.loss_history, start=1)]
-    client = MlflowClient()
-    for start in range(0, len(history), _BATCH):
-        client.log_batch(run_id, metrics=history[start : start + _BATCH])
+    _log_metrics(run_id, [Metric("train_loss", loss, now, epoch) for epoch, loss in enumerate(record.loss_history, start=1)])
     mlflow.log_metric("train_seconds", record.seconds)
     mlflow.log_dict({"initial": record.initial.to_dict(), "learned": record.learned.to_dict()}, "weights.json")
     mlflow.log_artifact(str(model_file))
@@ -129,10 +133,8 @@ def _log_inits(run_id: str, evaluations: Sequence[Evaluation], first_seed: int) 
     if len(evaluations) == 1:
         return
     now = int(time.time() * 1000)
-    per_init = [
-        Metric(f"init_{name}", value, now, k) for k, ev in enumerate(evaluations) for name, value in ev.metrics().items()
-    ]
-    client = MlflowClient()
-    for start in range(0, len(per_init), _BATCH):
-        client.log_batch(run_id, metrics=per_init[start : start + _BATCH])
+    _log_metrics(
+        run_id,
+        [Metric(f"init_{name}", value, now, k) for k, ev in enumerate(evaluations) for name, value in ev.metrics().items()],
+    )
     mlflow.log_text(inits_table(evaluations, first_seed), "inits.csv")

@@ -13,8 +13,8 @@ import numpy as np
 
 from pipeline.config import Engine, RunConfig
 from pipeline.errors import PipelineError
-from pipeline.files import atomic_path
 from pipeline.engines import sgd_epochs, shuffled_orders
+from pipeline.files import atomic_path
 from pipeline.model import build_network, network_weights, set_network_weights
 from pipeline.records import MODEL_FILE, TrainingRecord, save_inits, save_record
 from pipeline.relations import NetworkWeights

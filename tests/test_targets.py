@@ -8,7 +8,7 @@ from pipeline.data import DrawnCoefficients
 from pipeline.errors import ConfigError
 from pipeline.evaluation import evaluate_network
 from pipeline.relations import NetworkWeights, exact_weights_for
-from pipeline.targets import COEFFICIENT_RULES, LinearRelation, Space, expected_relation, make_problem
+from pipeline.targets import COEFFICIENT_RULES, LinearRelation, Space, expected_relation, make_problem, target_problem
 
 DRAWN = DrawnCoefficients(slope=np.array([0.5, -1.0, 2.0]), intercept=0.3)
 
@@ -56,9 +56,8 @@ CONFIGURED_TARGETS = sorted(path.stem for path in (CONF_DIR / "target").glob("*.
 def configured_problem(run_config, name: str):
     run = run_config(f"target={name}", "data.n_train=400", "data.n_test=100")
     draws = run.data.draw()
-    split = draws.splits[run.target.dataset]
-    relation = expected_relation(run.target.coefficients, run.data.x_size, draws.coefficients)
-    return make_problem(split.x_train, split.x_test, relation, run.target.space)
+    target = run.target
+    return target_problem(draws.splits[target.dataset], draws.coefficients, target.coefficients, target.space)
 
 
 @pytest.mark.parametrize("name", CONFIGURED_TARGETS)

@@ -13,7 +13,7 @@ from pipeline.compose import PARAMS_FILE, check_params_current
 from pipeline.config import PipelineConfig, load_pipeline_config
 from pipeline.data import coefficients_path, dataset_path, load_coefficients, load_split
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.targets import TargetProblem, expected_relation, make_problem
+from pipeline.targets import TargetProblem, target_problem
 
 
 def run_stage(stage: Callable[[PipelineConfig, list[str]], None]) -> None:
@@ -39,8 +39,7 @@ def load_problem(pipeline: PipelineConfig, target_name: str) -> TargetProblem:
     data_dir = Path(pipeline.paths.data)
     split = load_split(dataset_path(data_dir, target.dataset))
     drawn = load_coefficients(coefficients_path(data_dir))
-    relation = expected_relation(target.coefficients, pipeline.data.x_size, drawn)
-    return make_problem(split.x_train, split.x_test, relation, target.space)
+    return target_problem(split, drawn, target.coefficients, target.space)
 
 
 def target_argument(pipeline: PipelineConfig, args: list[str]) -> str:
