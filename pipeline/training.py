@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
 from pipeline.config import Engine, RunConfig
 from pipeline.errors import PipelineError
@@ -37,44 +39,35 @@ class TrainingResult:
         return self.records[0]
 
 
-class _Progress:
-    """Progress lines at least 5% of the run and a second apart, plus the last: a quarter-hour fit is
-    not silent, and a five-second one does not flood the terminal."""
-
-    def __init__(self, epochs: int):
-        self.epochs = epochs
-        self.every = max(1, epochs // 20)
-        self.start = self.last = time.monotonic()
-
-    def epoch_done(self, done: int, loss: float) -> None:
-        now = time.monotonic()
-        if done != self.epochs and (done % self.every or now - self.last < 1.0):
-            return
-        self.last = now
-        log.info("epoch %d/%d  loss %.3g  %.0fs left", done, self.epochs, loss, (now - self.start) / done * (self.epochs - done))
+def _progress_bar(epochs: int) -> tqdm:
+    """Epoch, loss and time left on a terminal, at most four updates a second; nothing when stderr is not
+    a terminal (logs, CI, DVC piped), where one line at the end says how training went."""
+    return tqdm(total=epochs, desc="training", unit="epoch", mininterval=0.25, disable=None, file=sys.stderr)
 
 
 class _KerasProgress(keras.callbacks.Callback):
-    def __init__(self, progress: _Progress):
+    def __init__(self, bar: tqdm):
         super().__init__()
-        self.progress = progress
+        self.bar = bar
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.progress.epoch_done(epoch + 1, (logs or {}).get("loss", math.nan))
+        self.bar.set_postfix(loss=(logs or {}).get("loss", math.nan), refresh=False)
+        self.bar.update()
 
 
 def _fit_keras(model: keras.Model, z: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, lr: float) -> list[float]:
     """The post's call: model.fit with SGD on MSE, shuffling every epoch; stops at a NaN loss."""
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
-    history = model.fit(
-        z,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=[keras.callbacks.TerminateOnNaN(), _KerasProgress(_Progress(epochs))],
-    )
+    with _progress_bar(epochs) as bar:
+        history = model.fit(
+            z,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=[keras.callbacks.TerminateOnNaN(), _KerasProgress(bar)],
+        )
     return [float(v) for v in history.history["loss"]]
 
 
@@ -90,14 +83,16 @@ def _fit_compiled(
 ) -> tuple[list[NetworkWeights], list[list[float]]]:
     """The same SGD in one XLA graph an epoch, every initialisation at once; the primary network's result
     is written back into the Keras model. Stops when the primary's loss stops being finite."""
-    progress = _Progress(epochs)
     weights, losses = initials, [[] for _ in initials]
-    for weights, epoch_losses in sgd_epochs(initials, z, y, shuffled_orders(len(z), epochs, seed), batch_size, lr):
-        for history, loss in zip(losses, epoch_losses):
-            history.append(float(loss))
-        progress.epoch_done(len(losses[0]), losses[0][-1])
-        if not math.isfinite(losses[0][-1]):
-            break
+    epochs_run = sgd_epochs(initials, z, y, shuffled_orders(len(z), epochs, seed), batch_size, lr)
+    with _progress_bar(epochs) as bar:
+        for weights, epoch_losses in epochs_run:
+            for history, loss in zip(losses, epoch_losses):
+                history.append(float(loss))
+            bar.set_postfix(loss=losses[0][-1], refresh=False)
+            bar.update()
+            if not math.isfinite(losses[0][-1]):
+                break
     set_network_weights(model, weights[0])
     return weights, losses
 
@@ -124,6 +119,7 @@ def train_network(
     else:
         learned, losses = _fit_compiled(model, initials, z_train, y_train, epochs, batch_size, lr, seed)
     seconds = time.monotonic() - start
+    log.info("trained %d epochs in %.1f s, final loss %.3g", len(losses[0]), seconds, losses[0][-1])
     if not all(math.isfinite(v) for v in losses[0]):
         raise TrainingDiverged(
             f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {lr})"

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import io
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -108,3 +111,22 @@ def test_saved_initialisations_read_back_primary_first(tmp_path):
     assert len(records) == 2
     for have, want in zip(records, result.records):
         assert_same_record(have, want)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@ENGINES
+def test_progress_shows_epoch_and_loss_on_a_terminal_only(engine, monkeypatch):
+    problem = sum_problem(n_train=128)
+    terminal, pipe = _Terminal(), io.StringIO()
+
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train_network(problem.z_train, problem.y_train, seed=3, epochs=4, batch_size=32, lr=0.003, engine=engine)
+    monkeypatch.setattr(sys, "stderr", pipe)
+    train_network(problem.z_train, problem.y_train, seed=3, epochs=4, batch_size=32, lr=0.003, engine=engine)
+
+    assert "4/4" in terminal.getvalue() and "loss=" in terminal.getvalue()
+    assert pipe.getvalue() == ""
