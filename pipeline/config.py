@@ -213,7 +213,12 @@ def validate_shared(
     )
     _check_positive_finite("train.lr", train.lr)
     _check_positive_finite("eval.atol", eval_.atol)
+    validate_tracking(tracking)
+
+
+def validate_tracking(tracking: TrackingConfig) -> TrackingConfig:
     _check(bool(tracking.experiment.strip()), "tracking.experiment", tracking.experiment, "must be a non-empty name")
+    return tracking
 
 
 def validate_run(run: RunConfig) -> RunConfig:
@@ -248,6 +253,17 @@ def _to_object(cfg: DictConfig, schema: type) -> Any:
 def to_run_config(cfg: DictConfig) -> RunConfig:
     """The Hydra door's composed config, typed and validated."""
     return validate_run(_to_object(cfg, RunConfig))
+
+
+def to_tracking_config(cfg: DictConfig) -> TrackingConfig:
+    """Just the store and experiment of a composed config: a sweep opens its parent run from these before
+    any job's config is checked."""
+    return validate_tracking(_to_object(OmegaConf.create({"tracking": cfg.tracking}), _TrackingOnly).tracking)
+
+
+@dataclass
+class _TrackingOnly:
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def load_pipeline_config(params_path: Path) -> PipelineConfig:

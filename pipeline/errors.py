@@ -1,5 +1,7 @@
 """The failures a user can fix: each message is one line that says what is wrong and what to do."""
 
+FAILURE_TAG = "failure.reason"  # the MLflow tag holding why a FAILED run failed
+
 
 class PipelineError(Exception):
     """A failure the user can fix; the doors print its message as one line and exit 2."""
@@ -11,3 +13,15 @@ class ConfigError(PipelineError, ValueError):
 
 class TrackingError(PipelineError):
     """The MLflow store could not be reached or written."""
+
+
+class TrainingDiverged(PipelineError):
+    """The loss became NaN or infinite: the weights mean nothing, so the run must not look finished."""
+
+    def __init__(self, message: str, loss_history: list[float]):
+        super().__init__(message)
+        self.loss_history = loss_history  # up to and including the epoch that diverged
+
+    @property
+    def epoch(self) -> int:
+        return len(self.loss_history)

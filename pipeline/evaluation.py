@@ -35,6 +35,8 @@ class Evaluation:
     recovered_formula_original: Optional[str]
     recovered_m: list[float]
     recovered_c: float
+    true_m: list[float]
+    true_c: float
 
     def metrics(self) -> dict[str, float]:
         """The numbers MLflow and DVC track (relations_hold as 0/1)."""
@@ -71,6 +73,8 @@ def evaluate_network(weights: NetworkWeights, problem: TargetProblem, atol: floa
         recovered_formula_original=format_power_formula(recovered) if log_space else None,
         recovered_m=[float(v) for v in recovered.slope],
         recovered_c=float(recovered.intercept),
+        true_m=[float(v) for v in problem.relation.slope],
+        true_c=float(problem.relation.intercept),
     )
 
 

@@ -9,16 +9,20 @@ from pathlib import Path
 from pipeline.config import RunConfig
 from pipeline.evaluation import Evaluation
 from pipeline.recording import evaluate_and_record
+from pipeline.sweep import SweepJob
 from pipeline.targets import target_problem
 from pipeline.tracking import prepare_store
 from pipeline.training import train_target
 
 
-def run_target(run: RunConfig, out_dir: Path) -> tuple[str, list[Evaluation]]:
-    """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first."""
+def run_target(run: RunConfig, out_dir: Path, sweep_job: SweepJob | None = None) -> tuple[str, list[Evaluation]]:
+    """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first.
+    In a sweep, the run is recorded as the job's child of the sweep's parent run."""
     prepare_store(run.tracking)  # an unusable store fails now, not after the training
     draws = run.data.draw()
     target = run.target
     problem = target_problem(draws.splits[target.dataset], draws.coefficients, target.coefficients, target.space)
     model_file, records = train_target(run, problem, out_dir)
-    return evaluate_and_record(run, problem, records, model_file)
+    if sweep_job is None:
+        return evaluate_and_record(run, problem, records, model_file)
+    return evaluate_and_record(run, problem, records, model_file, sweep_job.tags(), sweep_job.run_name())

@@ -4,21 +4,42 @@ Free of TensorFlow, so the DVC evaluate stage starts quickly.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.errors import PipelineError, TrainingDiverged
 from pipeline.evaluation import Evaluation, evaluate_network
 from pipeline.records import TrainingRecord
 from pipeline.report import loss_curve_figure
 from pipeline.targets import TargetProblem
-from pipeline.tracking import record_run
+from pipeline.tracking import Store, record_failed_run, record_run
 
 
 def evaluate_and_record(
-    run: RunConfig, problem: TargetProblem, records: list[TrainingRecord], model_file: Path
+    run: RunConfig,
+    problem: TargetProblem,
+    records: list[TrainingRecord],
+    model_file: Path,
+    tags: Mapping[str, str] = {},
+    run_name: str | None = None,
 ) -> tuple[str, list[Evaluation]]:
     """Score every initialisation's learned weights (the primary first) and record the run; returns the
-    MLflow run's id and the evaluations."""
+    MLflow run's id and the evaluations. `tags` and `run_name` place the run in a sweep."""
     evaluations = [evaluate_network(record.learned, problem, run.eval.atol) for record in records]
     loss_figure = loss_curve_figure(records[0].loss_history, run.target.name)
-    return record_run(run, records[0], model_file, loss_figure, evaluations), evaluations
+    return record_run(run, records[0], model_file, loss_figure, evaluations, tags, run_name), evaluations
+
+
+def record_failure(
+    store: Store, run_name: str, params: Mapping[str, Any], error: BaseException, tags: Mapping[str, str] = {}
+) -> str:
+    """A job that failed, as a FAILED run whose tags say why (and, for a divergence, at which epoch, with
+    the loss history up to it); returns the run's id."""
+    reason = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
+    history: list[float] = []
+    if isinstance(error, TrainingDiverged):
+        tags = {**tags, "failure.epoch": str(error.epoch)}
+        history = error.loss_history
+    return record_failed_run(store, run_name, params, reason, tags, history)

@@ -3,22 +3,30 @@ or a sweep, `python -m pipeline.run -m target=sum,weighted_sum,product`.
 
 Only the config machinery is imported up front, so a bad value is reported in about a second,
 before TensorFlow, scikit-learn and MLflow (several seconds) are loaded.
+
+A single run that fails stops with one line and exit code 2 (a divergence is recorded as a FAILED run).
+In a sweep every failure is recorded as a FAILED child with its reason and the sweep goes on; the
+sweep's summary counts the failures and the command then exits non-zero (see `pipeline.sweep`).
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config import to_run_config
-from pipeline.errors import PipelineError
+from pipeline.config import RunConfig, flatten, to_plain, to_run_config
+from pipeline.errors import PipelineError, TrainingDiverged
+from pipeline.sweep import SweepJob, current_sweep_job
 
 if TYPE_CHECKING:
     from pipeline.evaluation import Evaluation
+
+log = logging.getLogger(__name__)
 
 
 def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
@@ -41,17 +49,40 @@ def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
     return "\n".join(lines)
 
 
+def record_failed_job(cfg: DictConfig, run: RunConfig | None, error: BaseException, sweep_job: SweepJob | None) -> str:
+    """The failed job as a FAILED MLflow run: in its sweep, or (a divergence) on its own."""
+    from pipeline.recording import record_failure
+    from pipeline.tracking import Store, prepare_store
+
+    params = flatten(to_plain(run) if run else OmegaConf.to_container(cfg, resolve=True))
+    if sweep_job is None:
+        return record_failure(prepare_store(run.tracking), run.target.name, params, error, {"target": run.target.name})
+    store = Store(sweep_job.store_uri, sweep_job.experiment_id)
+    tags = {**sweep_job.tags(), "target": str(OmegaConf.select(cfg, "target.name"))}
+    return record_failure(store, sweep_job.run_name(), params, error, tags)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    sweep_job, run = current_sweep_job(), None
     try:
         run = to_run_config(cfg)
         from pipeline.job import run_target  # the heavy imports, only once the config is valid
 
-        run_id, evaluations = run_target(run, Path(HydraConfig.get().runtime.output_dir))
+        run_id, evaluations = run_target(run, Path(HydraConfig.get().runtime.output_dir), sweep_job)
     except PipelineError as error:
+        if sweep_job is not None or isinstance(error, TrainingDiverged):
+            record_failed_job(cfg, run, error, sweep_job)
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    print(describe(run.target.name, run_id, evaluations))
+        if sweep_job is None:
+            sys.exit(2)
+    except Exception as error:
+        if sweep_job is None:
+            raise  # a bug, not a failure the user can fix: the traceback is the report
+        log.exception("job %d failed", sweep_job.number)  # the rest of the sweep goes on
+        record_failed_job(cfg, run, error, sweep_job)
+    else:
+        print(describe(run.target.name, run_id, evaluations))
 
 
 if __name__ == "__main__":

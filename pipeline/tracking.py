@@ -8,18 +8,20 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import mlflow
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param, Run
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import PROJECT_ROOT, RunConfig, TrackingConfig, flatten, to_plain
-from pipeline.errors import TrackingError
+from pipeline.errors import FAILURE_TAG, TrackingError
 from pipeline.evaluation import inits_summary, inits_table
 
 if TYPE_CHECKING:
@@ -34,9 +36,12 @@ _BATCH = 1000  # MLflow's limit of metrics per log_batch call
 def resolve_tracking_uri(configured: str | None) -> str:
     """tracking.uri, else $MLFLOW_TRACKING_URI, else one absolute sqlite store at the project root.
 
-    Absolute, so Hydra's output directories and DVC's stage directories never scatter stores.
+    Absolute, so Hydra's output directories and DVC's stage directories never scatter stores. DVC's
+    $DVC_ROOT wins over this file's location: `dvc exp run --queue` and `--temp` run the stages in a
+    temporary copy that DVC deletes afterwards, and point $DVC_ROOT at the main repository.
     """
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    root = os.environ.get("DVC_ROOT") or PROJECT_ROOT
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root) / 'mlflow.db'}"
 
 
 def _artifact_root(uri: str) -> str | None:
@@ -48,16 +53,24 @@ def _artifact_root(uri: str) -> str | None:
     return (database.resolve().parent / "mlartifacts").as_uri()
 
 
-def prepare_store(tracking: TrackingConfig) -> str:
-    """Reach (or create) the store and the experiment before any work; returns the experiment id."""
+@dataclass(frozen=True)
+class Store:
+    """Where runs are recorded: a reachable store and an experiment in it."""
+
+    uri: str
+    experiment_id: str
+
+
+def prepare_store(tracking: TrackingConfig) -> Store:
+    """Reach (or create) the store and the experiment before any work."""
     uri = resolve_tracking_uri(tracking.uri)
     try:
         mlflow.set_tracking_uri(uri)
         client = MlflowClient()
         experiment = client.get_experiment_by_name(tracking.experiment)
         if experiment is not None:
-            return experiment.experiment_id
-        return client.create_experiment(tracking.experiment, artifact_location=_artifact_root(uri))
+            return Store(uri, experiment.experiment_id)
+        return Store(uri, client.create_experiment(tracking.experiment, artifact_location=_artifact_root(uri)))
     except (MlflowException, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TrackingError(
@@ -75,8 +88,19 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _with_commit(tags: Mapping[str, str]) -> dict[str, str]:
+    commit = _git_commit()
+    return {**tags, "mlflow.source.git.commit": commit} if commit else dict(tags)
+
+
 def record_run(
-    run: RunConfig, record: TrainingRecord, model_file: Path, loss_figure: Figure, evaluations: Sequence[Evaluation]
+    run: RunConfig,
+    record: TrainingRecord,
+    model_file: Path,
+    loss_figure: Figure,
+    evaluations: Sequence[Evaluation],
+    tags: Mapping[str, str] = {},
+    run_name: str | None = None,
 ) -> str:
     """One MLflow run holding a target's whole result; returns its id.
 
@@ -84,14 +108,12 @@ def record_run(
     each on sqlite) and the evaluation. Tags: target, formulas, commit. Artifacts: config, both weight
     sets, the .keras model, the loss curve, the evaluation. `evaluations` holds every initialisation's,
     the primary (the run's own network) first; with more than one, each init's numbers are also logged
-    as metric histories stepped by init, and as `inits.csv`. An exception while logging ends it FAILED.
+    as metric histories stepped by init, and as `inits.csv`. `tags` and `run_name` place it in a
+    sweep (parent, job); the name defaults to the target's. An exception while logging ends it FAILED.
     """
-    experiment_id = prepare_store(run.tracking)
-    tags = {"target": run.target.name}
-    commit = _git_commit()
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run.target.name, tags=tags) as active:
+    store = prepare_store(run.tracking)
+    run_tags = _with_commit({"target": run.target.name, **tags})
+    with mlflow.start_run(experiment_id=store.experiment_id, run_name=run_name or run.target.name, tags=run_tags) as active:
         run_id = active.info.run_id
         plain = to_plain(run)
         mlflow.log_params(flatten(plain))
@@ -102,16 +124,37 @@ def record_run(
     return run_id
 
 
-def _log_metrics(run_id: str, metrics: list[Metric]) -> None:
+def record_failed_run(
+    store: Store, run_name: str, params: Mapping[str, Any], reason: str, tags: Mapping[str, str], loss_history: Sequence[float] = ()
+) -> str:
+    """A run that could not finish, recorded FAILED with its reason, so a sweep counts it and nobody
+    mistakes it for a result; returns its id."""
+    client = MlflowClient(tracking_uri=store.uri)
+    run_id = client.create_run(
+        store.experiment_id, run_name=run_name, tags=_with_commit({**tags, FAILURE_TAG: reason})
+    ).info.run_id
+    try:
+        client.log_batch(run_id, params=[Param(key, str(value)[:6000]) for key, value in params.items()])
+        _log_loss_history(run_id, loss_history, client)
+    finally:
+        client.set_terminated(run_id, "FAILED")
+    return run_id
+
+
+def _log_metrics(run_id: str, metrics: list[Metric], client: MlflowClient | None = None) -> None:
     """Metric histories in batches: per-step writes cost ~3 ms each on sqlite, a batch of 1000 ~0.2 s."""
-    client = MlflowClient()
+    client = client or MlflowClient()
     for start in range(0, len(metrics), _BATCH):
         client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
 
 
-def _log_training(run_id: str, record: TrainingRecord, model_file: Path, loss_figure: Figure) -> None:
+def _log_loss_history(run_id: str, loss_history: Sequence[float], client: MlflowClient | None = None) -> None:
     now = int(time.time() * 1000)
-    _log_metrics(run_id, [Metric("train_loss", loss, now, epoch) for epoch, loss in enumerate(record.loss_history, start=1)])
+    _log_metrics(run_id, [Metric("train_loss", loss, now, epoch) for epoch, loss in enumerate(loss_history, start=1)], client)
+
+
+def _log_training(run_id: str, record: TrainingRecord, model_file: Path, loss_figure: Figure) -> None:
+    _log_loss_history(run_id, record.loss_history)
     mlflow.log_metric("train_seconds", record.seconds)
     mlflow.log_dict({"initial": record.initial.to_dict(), "learned": record.learned.to_dict()}, "weights.json")
     mlflow.log_artifact(str(model_file))
@@ -138,3 +181,61 @@ def _log_inits(run_id: str, evaluations: Sequence[Evaluation], first_seed: int) 
         [Metric(f"init_{name}", value, now, k) for k, ev in enumerate(evaluations) for name, value in ev.metrics().items()],
     )
     mlflow.log_text(inits_table(evaluations, first_seed), "inits.csv")
+
+
+def start_parent_run(tracking: TrackingConfig, run_name: str, tags: Mapping[str, str]) -> tuple[Store, str]:
+    """A sweep's parent run, opened before any job starts: the store and the experiment are created here,
+    once, so parallel jobs never race to create them (which loses runs on a fresh sqlite store)."""
+    store = prepare_store(tracking)
+    return store, MlflowClient(tracking_uri=store.uri).create_run(
+        store.experiment_id, run_name=run_name, tags=_with_commit(tags)
+    ).info.run_id
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """What a sweep's summary needs of one child: its tags, status, final metrics and evaluation."""
+
+    status: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    evaluation: dict[str, Any] | None  # evaluation.json; None for a FAILED child
+
+
+def runs_tagged(store: Store, key: str, value: str) -> list[RecordedRun]:
+    """Every run of the experiment whose tag `key` is `value` (a sweep's children: their parent's id)."""
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # one evaluation.json per run: a bar each would flood
+    client = MlflowClient(tracking_uri=store.uri)
+    runs, token = [], None
+    while True:
+        page = client.search_runs([store.experiment_id], filter_string=f"tags.`{key}` = '{value}'", page_token=token)
+        runs += [_recorded_run(run) for run in page]
+        token = page.token
+        if not token:
+            return runs
+
+
+def _recorded_run(run: Run) -> RecordedRun:
+    finished = run.info.status == "FINISHED"
+    evaluation = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/evaluation.json") if finished else None
+    return RecordedRun(run.info.status, dict(run.data.tags), dict(run.data.metrics), evaluation)
+
+
+def finish_parent_run(store: Store, run_id: str, metrics: Mapping[str, float], artifacts: Path, status: str) -> None:
+    """The sweep's summary on its parent run, which then ends with `status`."""
+    client = MlflowClient(tracking_uri=store.uri)
+    try:
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
+        client.log_artifacts(run_id, str(artifacts))
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, status)
+
+
+def end_if_running(store: Store, run_id: str, status: str) -> None:
+    """Close a run that its owner could not close (a sweep that stopped early), so none stays RUNNING."""
+    client = MlflowClient(tracking_uri=store.uri)
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_terminated(run_id, status)

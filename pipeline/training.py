@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.config import Engine, RunConfig
-from pipeline.errors import PipelineError
+from pipeline.errors import TrainingDiverged
 from pipeline.engines import sgd_epochs, shuffled_orders
 from pipeline.files import atomic_path
 from pipeline.model import build_network, network_weights, set_network_weights
@@ -23,10 +23,6 @@ from pipeline.relations import NetworkWeights
 from pipeline.targets import TargetProblem
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(PipelineError):
-    """The loss became NaN or infinite: the weights mean nothing, so the run must not look finished."""
 
 
 @dataclass
@@ -122,7 +118,7 @@ def train_network(
     log.info("trained %d epochs in %.1f s, final loss %.3g", len(losses[0]), seconds, losses[0][-1])
     if not all(math.isfinite(v) for v in losses[0]):
         raise TrainingDiverged(
-            f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {lr})"
+            f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {lr})", losses[0]
         )
     learned = learned or [network_weights(model)]
     records = [TrainingRecord(i, w, h, seconds) for i, w, h in zip(initials, learned, losses)]

@@ -24,13 +24,16 @@ def recorded_runs() -> list:
 
 
 @pytest.mark.slow
-def test_multirun_records_one_finished_run_per_job(project_root, tmp_path):
+def test_multirun_records_one_finished_child_run_per_job_under_one_parent(project_root, tmp_path):
     done = run_door("-m", "target=sum,product", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=project_root)
 
     assert done.returncode == 0, done.stderr[-3000:]
     runs = recorded_runs()
-    assert sorted(run.data.tags["target"] for run in runs) == ["product", "sum"]
-    assert all(run.info.status == "FINISHED" and "test_mse" in run.data.metrics for run in runs)
+    [parent] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(run.data.tags["target"] for run in children) == ["product", "sum"]
+    assert all(run.info.status == "FINISHED" and "test_mse" in run.data.metrics for run in children)
+    assert parent.info.status == "FINISHED"
     for job in ("0", "1"):
         assert {"model.keras", "weights.json", "history.json"} <= {p.name for p in (tmp_path / "sweep" / job).iterdir()}
     assert "recovered formula" in done.stdout

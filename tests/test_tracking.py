@@ -24,11 +24,15 @@ def tiny_product(run_config):
     return run, problem
 
 
-def test_tracking_uri_prefers_config_then_environment_then_the_project_store(monkeypatch, project_root):
+def test_tracking_uri_prefers_config_then_environment_then_the_project_store(monkeypatch, project_root, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere.db")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "main-repo"))
     assert resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
     assert resolve_tracking_uri(None) == "sqlite:////elsewhere.db"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    # DVC's queued and --temp experiments run in a temporary copy; $DVC_ROOT names the main repository.
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path / 'main-repo' / 'mlflow.db'}"
+    monkeypatch.delenv("DVC_ROOT")
     assert resolve_tracking_uri(None) == f"sqlite:///{project_root / 'mlflow.db'}"
 
 

@@ -13,7 +13,8 @@ from pipeline.evaluation import evaluate_network
 from pipeline.records import load_record, load_records
 from tests.test_records import assert_same_record
 from pipeline.targets import Space, expected_relation, make_problem
-from pipeline.training import TrainingDiverged, save_model, train_network
+from pipeline.errors import TrainingDiverged
+from pipeline.training import save_model, train_network
 
 
 def sum_problem(n_train: int, n_test: int = 200):
