@@ -82,10 +82,12 @@ INIT_COLUMNS = ("test_mse", "m_residual", "c_residual", "relations_hold", "relu_
 
 
 def inits_summary(evaluations: Sequence[Evaluation]) -> dict[str, float]:
-    """How many initialisations were trained and the share whose relations hold: the convergence rate."""
+    """How many initialisations were trained, the share whose relations hold (the convergence rate), and
+    the share whose ReLU is off on every training row (a dead network: it outputs a constant)."""
     return {
         "inits": float(len(evaluations)),
         "relations_hold_share": sum(ev.relations_hold for ev in evaluations) / len(evaluations),
+        "relu_dead_share": sum(ev.relu_active_fraction == 0 for ev in evaluations) / len(evaluations),
     }
 
 

@@ -16,6 +16,7 @@ from pipeline.errors import FAILURE_TAG  # noqa: E402
 from pipeline.sweep import JOB_TAG, OVERRIDE_TAG_PREFIX  # noqa: E402
 
 RESULT_COLUMNS = ("test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction")
+INITS_COLUMNS = ("relations_hold_share", "relu_dead_share")  # shown when jobs train several initialisations
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def _cell(job: JobResult, column: str) -> str:
         return ""
     if column == "relations_hold":
         return "yes" if job.relations_hold else "NO"
+    if column.endswith(("_fraction", "_share")):  # 0.99975 must not print as 1
+        return f"{job.metrics[column]:.5g}"
     return f"{job.metrics[column]:.3g}"
 
 
@@ -62,6 +65,8 @@ class SweepSummary:
     def __init__(self, jobs: Sequence[JobResult]):
         self.jobs = list(jobs)
         self.keys = self._swept_keys()
+        several_inits = any(job.metrics.get("inits", 1) > 1 for job in self.jobs)
+        self.columns = RESULT_COLUMNS + INITS_COLUMNS if several_inits else RESULT_COLUMNS
 
     def _swept_keys(self) -> list[str]:
         """The keys whose value differs between jobs; with a single job, all its overrides."""
@@ -84,9 +89,9 @@ class SweepSummary:
         }
 
     def rows(self) -> list[list[str]]:
-        header = ["job", *self.keys, *RESULT_COLUMNS, "status"]
+        header = ["job", *self.keys, *self.columns, "status"]
         body = [
-            [str(job.number), *(job.overrides.get(key, "") for key in self.keys), *(_cell(job, c) for c in RESULT_COLUMNS),
+            [str(job.number), *(job.overrides.get(key, "") for key in self.keys), *(_cell(job, c) for c in self.columns),
              job.status if job.finished else f"{job.status}: {job.failure or 'no reason recorded'}"]
             for job in self.jobs
         ]
@@ -107,7 +112,7 @@ class SweepSummary:
         lines = [",".join(header)]
         for job in self.jobs:
             values = [str(job.number), *(job.overrides.get(key, "") for key in self.keys)]
-            values += [repr(job.metrics[c]) if c in job.metrics else "" for c in RESULT_COLUMNS]
+            values += [repr(job.metrics[c]) if c in job.metrics else "" for c in self.columns]
             values.append(job.status)
             lines.append(",".join(_csv_field(v) for v in values))
         return "\n".join(lines) + "\n"

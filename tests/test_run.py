@@ -64,3 +64,15 @@ def test_unknown_target_lists_the_known_ones(project_root, tmp_path):
     assert done.returncode != 0
     assert "Could not find 'target/cube'" in done.stderr and "weighted_sum" in done.stderr
     assert recorded_runs() == []
+
+
+@pytest.mark.slow
+def test_a_diverging_run_exits_nonzero_and_is_recorded_failed_with_its_reason_and_epoch(project_root, tmp_path):
+    done = run_door("train.lr=50", *TINY, f"hydra.run.dir={tmp_path}", cwd=project_root)
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: training loss became nan at epoch 1: lower train.lr")
+    [run] = recorded_runs()
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure.reason"].startswith("training loss became nan") and run.data.tags["failure.epoch"] == "1"
+    assert run.data.params["train.lr"] == "50.0" and "test_mse" not in run.data.metrics

@@ -172,3 +172,14 @@ def test_summary_plots_results_against_each_numeric_swept_key_and_coefficients()
 
     assert set(summary.figures()) == {"vs_train.lr.png", "coefficients.png"}  # target is not a number
     assert SweepSummary([job(0, "0.001", status="FAILED")]).figures() == {}  # nothing finished, nothing to plot
+
+
+def test_summary_shows_the_per_job_shares_when_jobs_trained_several_initialisations():
+    several = job(0, "0.001")
+    several.metrics.update({"inits": 16.0, "relations_hold_share": 0.75, "relu_dead_share": 0.125})
+
+    header, row = SweepSummary([several]).rows()
+
+    assert header[-3:] == ["relations_hold_share", "relu_dead_share", "status"]
+    assert row[-3:-1] == ["0.75", "0.125"]
+    assert "relu_dead_share" not in SweepSummary([job(0, "0.001")]).rows()[0]
