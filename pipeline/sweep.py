@@ -12,6 +12,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -22,6 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.config import to_tracking_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.files import read_json, write_json, write_text
+
+if TYPE_CHECKING:
+    from pipeline.sweep_report import SweepSummary
 
 log = logging.getLogger(__name__)
 
@@ -101,23 +105,45 @@ class SweepTracking(Callback):
     def __init__(self) -> None:
         self.parent = None  # (Store, run id) once opened
 
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from pipeline import tracking
+    # Hydra turns an exception in a callback into a warning and carries on, so each hook reports its own
+    # failure and exits: a sweep never runs untracked, and never ends 0 without its summary.
 
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
-            _refuse_swept_tracking(config)
-            sweep_dir = Path(config.hydra.sweep.dir).resolve()
-            tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: " ".join(config.hydra.overrides.task)}
-            store, run_id = tracking.start_parent_run(to_tracking_config(config), f"sweep {sweep_dir.parent.name}/{sweep_dir.name}", tags)
-        except PipelineError as error:
-            print(f"error: {error}", file=sys.stderr)
+            self._open_parent(config)
+        except Exception as error:
+            print(f"error: {error}" if isinstance(error, PipelineError) else f"error: could not open the sweep's MLflow run: {error!r}", file=sys.stderr)
             sys.exit(2)
-        write_json(sweep_dir / HANDOFF_FILE, {"run_id": run_id, "store_uri": store.uri, "experiment_id": store.experiment_id})
-        self.parent = (store, run_id)
-        atexit.register(self._close_if_still_open)
-        log.info("MLflow parent run %s in %s", run_id, store.uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        try:
+            summary, out_dir = self._summarise(config)
+        except Exception as error:
+            log.exception("sweep summary failed")
+            self._close_if_still_open()
+            print(f"error: the sweep's summary failed ({error!r}); its jobs' runs are in MLflow", file=sys.stderr)
+            sys.exit(1)
+        print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {self.parent[1]}, summary in {out_dir}\n")
+        print(summary.markdown())
+        if summary.failed:
+            print(f"error: {summary.failed} of {len(summary.jobs)} jobs failed (status and reason above)", file=sys.stderr)
+            sys.exit(1)
+
+    def _open_parent(self, config: DictConfig) -> None:
+        from pipeline import tracking
+
+        _refuse_swept_tracking(config)
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: " ".join(config.hydra.overrides.task)}
+        store, run_id = tracking.start_parent_run(to_tracking_config(config), f"sweep {sweep_dir.parent.name}/{sweep_dir.name}", tags)
+        self.parent = (store, run_id)
+        atexit.register(self._close_if_still_open)
+        write_json(sweep_dir / HANDOFF_FILE, {"run_id": run_id, "store_uri": store.uri, "experiment_id": store.experiment_id})
+        log.info("MLflow parent run %s in %s", run_id, store.uri)
+
+    def _summarise(self, config: DictConfig) -> tuple[SweepSummary, Path]:
+        """The children's results as a summary, written to the sweep directory and the parent run, which ends
+        FAILED if any job failed."""
         from pipeline import tracking
         from pipeline.sweep_report import JobResult, SweepSummary
 
@@ -125,20 +151,18 @@ class SweepTracking(Callback):
         jobs = [JobResult.from_child(child) for child in tracking.runs_tagged(store, PARENT_TAG, run_id)]
         summary = SweepSummary(sorted(jobs, key=lambda job: job.number))
         out_dir = Path(config.hydra.sweep.dir).resolve() / SUMMARY_DIR
-        for name, text in summary.files().items():
+        figures = summary.figures()
+        for name, text in summary.files(figures).items():
             write_text(out_dir / name, text)
-        for name, figure in summary.figures().items():
+        for name, figure in figures.items():
             figure.savefig(out_dir / name)
         tracking.finish_parent_run(store, run_id, summary.metrics(), out_dir, "FAILED" if summary.failed else "FINISHED")
-        print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {run_id}, summary in {out_dir}\n")
-        print(summary.markdown())
-        if summary.failed:
-            print(f"error: {summary.failed} of {len(summary.jobs)} jobs failed (status and reason above)", file=sys.stderr)
-            sys.exit(1)
+        return summary, out_dir
 
     def _close_if_still_open(self) -> None:
         """A sweep that stopped before its end (a crash, Ctrl-C) must not leave its parent RUNNING."""
         from pipeline import tracking
 
-        store, run_id = self.parent
-        tracking.end_if_running(store, run_id, "FAILED")
+        if self.parent is not None:
+            store, run_id = self.parent
+            tracking.end_if_running(store, run_id, "FAILED")

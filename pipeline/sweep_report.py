@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 from matplotlib.figure import Figure  # noqa: E402
 
 from pipeline.errors import FAILURE_TAG  # noqa: E402
+from pipeline.html import figure_html, page_html, table_html  # noqa: E402
 from pipeline.sweep import JOB_TAG, OVERRIDE_TAG_PREFIX  # noqa: E402
 
 RESULT_COLUMNS = ("test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction")
@@ -117,8 +118,17 @@ class SweepSummary:
             lines.append(",".join(_csv_field(v) for v in values))
         return "\n".join(lines) + "\n"
 
-    def files(self) -> dict[str, str]:
-        return {"sweep_summary.md": self.markdown(), "sweep_summary.csv": self.csv()}
+    def files(self, figures: dict[str, Figure]) -> dict[str, str]:
+        """The summary as Markdown, CSV, and a self-contained HTML page holding the figures (it opens offline)."""
+        return {"sweep_summary.md": self.markdown(), "sweep_summary.csv": self.csv(), "sweep_report.html": self.html(figures)}
+
+    def html(self, figures: dict[str, Figure]) -> str:
+        header, *body = self.rows()
+        held = sum(job.relations_hold for job in self.jobs)
+        verdict = f"<p>relations hold in {held} of {len(self.jobs)} jobs; {self.failed} failed</p>"
+        sections = [("Jobs", table_html(header, body) + verdict)]
+        sections += [(name.removesuffix(".png").replace("_", " "), figure_html(figure, name)) for name, figure in figures.items()]
+        return page_html("Sweep summary", sections)
 
     def figures(self) -> dict[str, Figure]:
         """Results against each swept numeric key, and true against recovered coefficients."""

@@ -51,7 +51,7 @@ def test_parallel_joblib_sweep_on_a_fresh_store_records_a_parent_and_every_child
         assert {"test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction"} <= set(child.data.metrics)
         assert [m.step for m in client.get_metric_history(child.info.run_id, "train_loss")] == [1, 2]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"sweep_summary.csv", "sweep_summary.md", "vs_model.seed.png", "coefficients.png"} <= artifacts
+    assert {"sweep_summary.csv", "sweep_summary.md", "sweep_report.html", "vs_model.seed.png", "coefficients.png"} <= artifacts
     assert (tmp_path / "sweep" / "summary" / "sweep_summary.csv").read_text().count("\n") == 9
     assert "| job | target | model.seed | test_mse |" in done.stdout
 
@@ -183,3 +183,13 @@ def test_summary_shows_the_per_job_shares_when_jobs_trained_several_initialisati
     assert header[-3:] == ["relations_hold_share", "relu_dead_share", "status"]
     assert row[-3:-1] == ["0.75", "0.125"]
     assert "relu_dead_share" not in SweepSummary([job(0, "0.001")]).rows()[0]
+
+
+def test_summary_page_holds_the_table_and_every_figure_inline():
+    summary = SweepSummary([job(0, "0.001"), job(1, "0.1", status="FAILED")])
+    figures = summary.figures()
+
+    page = summary.files(figures)["sweep_report.html"]
+
+    assert page.count('src="data:image/png;base64,') == len(figures) == 2
+    assert "<td>FAILED: training loss became nan</td>" in page and "relations hold in 1 of 2 jobs; 1 failed" in page
