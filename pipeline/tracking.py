@@ -5,10 +5,12 @@ half run that looks finished; `prepare_store` checks the store before the work s
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from mlflow.entities import Metric, Param, Run
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, RunConfig, TrackingConfig, flatten, to_plain
 from pipeline.errors import FAILURE_TAG, TrackingError
@@ -61,17 +64,35 @@ class Store:
     experiment_id: str
 
 
+@contextlib.contextmanager
+def _one_creator_at_a_time(uri: str) -> Iterator[None]:
+    """Processes that start together on a new sqlite store (a parallel sweep's jobs, DVC queue workers)
+    race to create its tables and experiment, and lose runs; an exclusive lock beside the file lets one
+    create while the others wait, then find it made."""
+    database = urlparse(uri).path[1:]
+    if urlparse(uri).scheme != "sqlite" or not database:
+        yield
+        return
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def prepare_store(tracking: TrackingConfig) -> Store:
     """Reach (or create) the store and the experiment before any work."""
     uri = resolve_tracking_uri(tracking.uri)
     try:
         mlflow.set_tracking_uri(uri)
-        client = MlflowClient()
-        experiment = client.get_experiment_by_name(tracking.experiment)
-        if experiment is not None:
-            return Store(uri, experiment.experiment_id)
-        return Store(uri, client.create_experiment(tracking.experiment, artifact_location=_artifact_root(uri)))
-    except (MlflowException, OSError) as error:
+        with _one_creator_at_a_time(uri):
+            client = MlflowClient()  # which creates the tables of a new store
+            experiment = client.get_experiment_by_name(tracking.experiment)
+            if experiment is not None:
+                return Store(uri, experiment.experiment_id)
+            return Store(uri, client.create_experiment(tracking.experiment, artifact_location=_artifact_root(uri)))
+    except (MlflowException, SQLAlchemyError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TrackingError(
             f"MLflow store {uri} is not usable ({first_line}): fix tracking.uri or $MLFLOW_TRACKING_URI"

@@ -36,6 +36,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test gets its own sqlite store, so nothing leaks between tests or into the project's."""
     uri = f"sqlite:///{tmp_path / 'mlruns.sqlite'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("DVC_ROOT", raising=False)  # set when the suite itself runs under DVC
     return uri
 
 

@@ -70,12 +70,15 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(pr
         metrics = json.loads((project_copy / "metrics" / f"{target}.json").read_text())
         assert set(metrics) == {
             "test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction",
-            "relu_active_fraction_test", "inits", "relations_hold_share",
+            "relu_active_fraction_test", "inits", "relations_hold_share", "relu_dead_share",
         }
         assert "recovered_formula" in json.loads((project_copy / "evaluations" / f"{target}.json").read_text())
     assert initial_weights[0] == initial_weights[1] == initial_weights[2]  # one initialisation for every target
     summary = (project_copy / "reports" / "summary.md").read_text()
     assert all(f"| {target} |" in summary for target in TARGETS)
+    page = (project_copy / "reports" / "summary.html").read_text()
+    assert all(f"<tr><td>{target}</td>" in page for target in TARGETS)
+    assert page.count('<img src="data:image/png;base64,') == len(TARGETS)  # each loss curve, inline
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("toy-ann").experiment_id])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -115,3 +117,23 @@ def test_several_initialisations_are_recorded_per_init_and_as_a_share(run_config
     assert [m.value for m in client.get_metric_history(run_id, "init_test_mse")] == [ev.test_mse for ev in evaluations]
     table = mlflow.artifacts.load_text(f"runs:/{run_id}/inits.csv").splitlines()
     assert table[0].startswith("init,model_seed,test_mse") and [row.split(",")[1] for row in table[1:]] == ["42", "43", "44"]
+
+
+@pytest.mark.slow
+def test_eight_processes_starting_together_on_a_new_store_all_record_their_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    script = (
+        "from mlflow.tracking import MlflowClient\n"
+        "from pipeline.config import TrackingConfig\n"
+        "from pipeline.tracking import prepare_store\n"
+        f"store = prepare_store(TrackingConfig(uri={uri!r}, experiment='toy-ann'))\n"
+        "client = MlflowClient(store.uri)\n"
+        "client.set_terminated(client.create_run(store.experiment_id).info.run_id)\n"
+    )
+
+    workers = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    failures = [worker.stderr.read()[-2000:] for worker in workers if worker.wait(timeout=300) != 0]
+
+    assert failures == []
+    client = MlflowClient(uri)
+    assert len(client.search_runs([client.get_experiment_by_name("toy-ann").experiment_id])) == 8
