@@ -11,6 +11,10 @@ class ConfigError(PipelineError, ValueError):
     """A bad configuration value; the message names the key, the value and what is allowed."""
 
 
+class Interrupted(PipelineError):
+    """Ctrl-C or SIGTERM stopped the work: recorded as the reason of a KILLED run."""
+
+
 class TrackingError(PipelineError):
     """The MLflow store could not be reached or written."""
 
@@ -25,3 +29,7 @@ class TrainingDiverged(PipelineError):
     @property
     def epoch(self) -> int:
         return len(self.loss_history)
+
+
+class DataError(PipelineError):
+    """A stage's input file is missing or not what the generate stage writes; the message says how to write it again."""

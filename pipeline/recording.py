@@ -33,13 +33,18 @@ def evaluate_and_record(
 
 
 def record_failure(
-    store: Store, run_name: str, params: Mapping[str, Any], error: BaseException, tags: Mapping[str, str] = {}
+    store: Store,
+    run_name: str,
+    params: Mapping[str, Any],
+    error: BaseException,
+    tags: Mapping[str, str] = {},
+    status: str = "FAILED",
 ) -> str:
-    """A job that failed, as a FAILED run whose tags say why (and, for a divergence, at which epoch, with
-    the loss history up to it); returns the run's id."""
+    """A job that failed (or was interrupted: status KILLED), as a run whose tags say why (and, for a
+    divergence, at which epoch, with the loss history up to it); returns the run's id."""
     reason = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
     history: list[float] = []
     if isinstance(error, TrainingDiverged):
         tags = {**tags, "failure.epoch": str(error.epoch)}
         history = error.loss_history
-    return record_failed_run(store, run_name, params, reason, tags, history)
+    return record_failed_run(store, run_name, params, reason, tags, history, status)

@@ -20,7 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config import RunConfig, flatten, to_plain, to_run_config
-from pipeline.errors import PipelineError, TrainingDiverged
+from pipeline.errors import Interrupted, PipelineError, TrainingDiverged
+from pipeline.interrupts import interrupt_on_signals
 from pipeline.sweep import SweepJob, current_sweep_job
 
 if TYPE_CHECKING:
@@ -49,17 +50,20 @@ def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
     return "\n".join(lines)
 
 
-def record_failed_job(cfg: DictConfig, run: RunConfig | None, error: BaseException, sweep_job: SweepJob | None) -> str:
-    """The failed job as a FAILED MLflow run: in its sweep, or (a divergence) on its own."""
+def record_failed_job(
+    cfg: DictConfig, run: RunConfig | None, error: BaseException, sweep_job: SweepJob | None, status: str = "FAILED"
+) -> str:
+    """The failed (or, with status KILLED, interrupted) job as an MLflow run that says why: in its sweep,
+    or on its own."""
     from pipeline.recording import record_failure
     from pipeline.tracking import Store, prepare_store
 
     params = flatten(to_plain(run) if run else OmegaConf.to_container(cfg, resolve=True))
     if sweep_job is None:
-        return record_failure(prepare_store(run.tracking), run.target.name, params, error, {"target": run.target.name})
+        return record_failure(prepare_store(run.tracking), run.target.name, params, error, {"target": run.target.name}, status)
     store = Store(sweep_job.store_uri, sweep_job.experiment_id)
     tags = {**sweep_job.tags(), "target": str(OmegaConf.select(cfg, "target.name"))}
-    return record_failure(store, sweep_job.run_name(), params, error, tags)
+    return record_failure(store, sweep_job.run_name(), params, error, tags, status)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -81,9 +85,18 @@ def main(cfg: DictConfig) -> None:
             raise  # a bug, not a failure the user can fix: the traceback is the report
         log.exception("job %d failed", sweep_job.number)  # the rest of the sweep goes on
         record_failed_job(cfg, run, error, sweep_job)
+    except KeyboardInterrupt as interruption:
+        if run is not None or sweep_job is not None:
+            record_failed_job(cfg, run, Interrupted(f"interrupted by {interruption or 'SIGINT'}"), sweep_job, "KILLED")
+        raise  # ends a sweep too
     else:
         print(describe(run.target.name, run_id, evaluations))
 
 
 if __name__ == "__main__":
-    main()
+    interrupt_on_signals()
+    try:
+        main()
+    except KeyboardInterrupt as interruption:
+        print(f"error: interrupted by {interruption or 'SIGINT'}: a rerun starts afresh", file=sys.stderr)
+        sys.exit(130)

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.config import to_tracking_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.files import read_json, write_json, write_text
+from pipeline.interrupts import interruption_status
 
 if TYPE_CHECKING:
     from pipeline.sweep_report import SweepSummary
@@ -160,9 +161,10 @@ class SweepTracking(Callback):
         return summary, out_dir
 
     def _close_if_still_open(self) -> None:
-        """A sweep that stopped before its end (a crash, Ctrl-C) must not leave its parent RUNNING."""
+        """A sweep that stopped before its end must not leave its parent RUNNING: KILLED after Ctrl-C or
+        SIGTERM, FAILED after a crash."""
         from pipeline import tracking
 
         if self.parent is not None:
             store, run_id = self.parent
-            tracking.end_if_running(store, run_id, "FAILED")
+            tracking.end_if_running(store, run_id, interruption_status())

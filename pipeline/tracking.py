@@ -146,10 +146,16 @@ def record_run(
 
 
 def record_failed_run(
-    store: Store, run_name: str, params: Mapping[str, Any], reason: str, tags: Mapping[str, str], loss_history: Sequence[float] = ()
+    store: Store,
+    run_name: str,
+    params: Mapping[str, Any],
+    reason: str,
+    tags: Mapping[str, str],
+    loss_history: Sequence[float] = (),
+    status: str = "FAILED",
 ) -> str:
-    """A run that could not finish, recorded FAILED with its reason, so a sweep counts it and nobody
-    mistakes it for a result; returns its id."""
+    """A run that could not finish, recorded FAILED (or KILLED) with its reason, so a sweep counts it and
+    nobody mistakes it for a result; returns its id."""
     client = MlflowClient(tracking_uri=store.uri)
     run_id = client.create_run(
         store.experiment_id, run_name=run_name, tags=_with_commit({**tags, FAILURE_TAG: reason})
@@ -158,7 +164,7 @@ def record_failed_run(
         client.log_batch(run_id, params=[Param(key, str(value)[:6000]) for key, value in params.items()])
         _log_loss_history(run_id, loss_history, client)
     finally:
-        client.set_terminated(run_id, "FAILED")
+        client.set_terminated(run_id, status)
     return run_id
 
 
