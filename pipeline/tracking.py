@@ -10,6 +10,8 @@ import fcntl
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +83,27 @@ def _one_creator_at_a_time(uri: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _check_server_answers(uri: str) -> None:
+    """MLflow retries a tracking server that does not answer for about four minutes before it gives up;
+    one plain request with a timeout tells in seconds."""
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5).close()
+    except urllib.error.HTTPError:
+        return  # it answered: MLflow's own calls will say what else is wrong
+    except OSError as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingError(
+            f"MLflow tracking server {uri} does not answer ({reason}): start it (e.g. `mlflow server --host "
+            f"127.0.0.1 --port 5000`) or fix tracking.uri or $MLFLOW_TRACKING_URI"
+        ) from None
+
+
 def prepare_store(tracking: TrackingConfig) -> Store:
     """Reach (or create) the store and the experiment before any work."""
     uri = resolve_tracking_uri(tracking.uri)
+    _check_server_answers(uri)
     try:
         mlflow.set_tracking_uri(uri)
         with _one_creator_at_a_time(uri):

@@ -48,6 +48,7 @@ def test_multirun_records_one_finished_child_run_per_job_under_one_parent(projec
         ("model.seed=-1", "error: model.seed=-1 is not allowed"),
         ("data.gamma.shape=0.0001", "error: a log-space target needs positive inputs"),
         ("tracking.uri=sqlite:////proc/no/such/dir/mlflow.db", "error: MLflow store sqlite:////proc/no/such/dir/mlflow.db is not usable"),
+        ("tracking.uri=http://127.0.0.1:9", "error: MLflow tracking server http://127.0.0.1:9 does not answer ("),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, tmp_path, override, message):
