@@ -156,12 +156,16 @@ def record_run(
     run_tags = _with_commit({"target": run.target.name, **tags})
     with mlflow.start_run(experiment_id=store.experiment_id, run_name=run_name or run.target.name, tags=run_tags) as active:
         run_id = active.info.run_id
-        plain = to_plain(run)
-        mlflow.log_params(flatten(plain))
-        mlflow.log_dict(plain, "config.yaml")
-        _log_training(run_id, record, model_file, loss_figure)
-        _log_evaluation(evaluations[0])
-        _log_inits(run_id, evaluations, run.model.seed)
+        try:
+            plain = to_plain(run)
+            mlflow.log_params(flatten(plain))
+            mlflow.log_dict(plain, "config.yaml")
+            _log_training(run_id, record, model_file, loss_figure)
+            _log_evaluation(evaluations[0])
+            _log_inits(run_id, evaluations, run.model.seed)
+        except KeyboardInterrupt:
+            mlflow.end_run("KILLED")  # the context would end it FAILED
+            raise
     return run_id
 
 

@@ -111,3 +111,15 @@ def test_bad_params_stop_the_dvc_door_with_one_line_and_no_run(project_copy, mlf
     assert "Traceback" not in failed.stderr
     experiment = MlflowClient().get_experiment_by_name("toy-ann")
     assert experiment is None or MlflowClient().search_runs([experiment.experiment_id]) == []
+
+
+@pytest.mark.slow
+def test_a_diverging_training_stops_the_dvc_door_with_a_failed_run_and_no_metrics(project_copy, mlflow_store):
+    failed = sh("dvc", "exp", "run", *set_options(TINY), "-S", "train.lr=50", cwd=project_copy, ok=False)
+
+    assert failed.returncode != 0
+    assert "error: training loss became nan at epoch 1: lower train.lr (was 50.0)" in failed.stderr
+    [run] = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("toy-ann").experiment_id])
+    assert run.info.status == "FAILED" and run.data.tags["failure.epoch"] == "1"
+    assert run.data.params["train.lr"] == "50.0"
+    assert not (project_copy / "metrics").exists() and not (project_copy / "reports").exists()
