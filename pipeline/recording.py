@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, flatten, to_plain
 from pipeline.errors import PipelineError, TrainingDiverged
 from pipeline.evaluation import Evaluation, evaluate_network
 from pipeline.records import TrainingRecord
 from pipeline.report import loss_curve_figure
 from pipeline.targets import TargetProblem
-from pipeline.tracking import Store, record_failed_run, record_run
+from pipeline.tracking import Store, prepare_store, record_failed_run, record_run
 
 
 def evaluate_and_record(
@@ -48,3 +48,9 @@ def record_failure(
         tags = {**tags, "failure.epoch": str(error.epoch)}
         history = error.loss_history
     return record_failed_run(store, run_name, params, reason, tags, history, status)
+
+
+def record_failed_target(run: RunConfig, error: BaseException, status: str = "FAILED") -> str:
+    """A target's run that failed (or, KILLED, was interrupted) on its own, outside any sweep."""
+    tags = {"target": run.target.name}
+    return record_failure(prepare_store(run.tracking), run.target.name, flatten(to_plain(run)), error, tags, status)

@@ -55,12 +55,12 @@ def record_failed_job(
 ) -> str:
     """The failed (or, with status KILLED, interrupted) job as an MLflow run that says why: in its sweep,
     or on its own."""
-    from pipeline.recording import record_failure
-    from pipeline.tracking import Store, prepare_store
+    from pipeline.recording import record_failed_target, record_failure
+    from pipeline.tracking import Store
 
-    params = flatten(to_plain(run) if run else OmegaConf.to_container(cfg, resolve=True))
     if sweep_job is None:
-        return record_failure(prepare_store(run.tracking), run.target.name, params, error, {"target": run.target.name}, status)
+        return record_failed_target(run, error, status)
+    params = flatten(to_plain(run) if run else OmegaConf.to_container(cfg, resolve=True))
     store = Store(sweep_job.store_uri, sweep_job.experiment_id)
     tags = {**sweep_job.tags(), "target": str(OmegaConf.select(cfg, "target.name"))}
     return record_failure(store, sweep_job.run_name(), params, error, tags, status)

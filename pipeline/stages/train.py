@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import PipelineConfig, flatten, to_plain
+from pipeline.config import PipelineConfig
 from pipeline.errors import TrainingDiverged
 from pipeline.files import write_text
 from pipeline.report import loss_csv
@@ -16,13 +16,13 @@ def train(pipeline: PipelineConfig, args: list[str]) -> None:
     name = target_argument(pipeline, args)
     run = pipeline.run_config(name)
     problem = load_problem(pipeline, name)
-    store = prepare_store(run.tracking)  # the evaluate stage records the run: fail now, not after the training
+    prepare_store(run.tracking)  # the evaluate stage records the run: fail now, not after the training
     try:
         _, records = train_target(run, problem, Path(pipeline.paths.models) / name)
     except TrainingDiverged as diverged:  # no model, so no evaluate stage: the FAILED run is recorded here
-        from pipeline.recording import record_failure
+        from pipeline.recording import record_failed_target
 
-        record_failure(store, name, flatten(to_plain(run)), diverged, {"target": name})
+        record_failed_target(run, diverged)
         raise
     write_text(Path(pipeline.paths.plots) / "loss" / f"{name}.csv", loss_csv(records[0].loss_history))
 
