@@ -1,10 +1,12 @@
 """Scoring a trained network: test MSE on the original scale, the relations, and the formulas."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
+import numpy as np
 from sklearn.metrics import mean_squared_error
 
 from pipeline.relations import (
@@ -53,14 +55,24 @@ class Evaluation:
         return asdict(self)
 
 
+def _mean_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """sklearn's MSE, or infinity where a far-off network's predictions (their exp, in log space) or its
+    squared errors overflow: a number for that network, not a crash of the whole run."""
+    if not np.all(np.isfinite(y_pred)):
+        return math.inf
+    with np.errstate(over="ignore"):
+        return float(mean_squared_error(y_true, y_pred))
+
+
 def evaluate_network(weights: NetworkWeights, problem: TargetProblem, atol: float) -> Evaluation:
     recovered = recover_relation(weights)
     residuals = relation_residuals(recovered, problem.relation)
     y_test = from_target_space(target_values(problem.z_test, problem.relation), problem.space)
-    y_pred = from_target_space(forward(weights, problem.z_test), problem.space)
+    with np.errstate(over="ignore"):
+        y_pred = from_target_space(forward(weights, problem.z_test), problem.space)
     log_space = problem.space is Space.log
     return Evaluation(
-        test_mse=float(mean_squared_error(y_test, y_pred)),
+        test_mse=_mean_squared_error(y_test, y_pred),
         m_residual=residuals.m_residual,
         c_residual=residuals.c_residual,
         relations_hold=residuals.hold(atol),

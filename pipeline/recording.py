@@ -4,6 +4,7 @@ Free of TensorFlow, so the DVC evaluate stage starts quickly.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,15 @@ def evaluate_and_record(
     run_name: str | None = None,
 ) -> tuple[str, list[Evaluation]]:
     """Score every initialisation's learned weights (the primary first) and record the run; returns the
-    MLflow run's id and the evaluations. `tags` and `run_name` place the run in a sweep."""
+    MLflow run's id and the evaluations. `tags` and `run_name` place the run in a sweep. A network whose
+    test MSE overflows has failed like a diverged one, and records no FINISHED run."""
     evaluations = [evaluate_network(record.learned, problem, run.eval.atol) for record in records]
+    if not math.isfinite(evaluations[0].test_mse):
+        raise TrainingDiverged(
+            f"the network's test MSE is {evaluations[0].test_mse} (its predictions overflow on the original "
+            f"scale): it did not learn the target; lower train.lr (was {run.train.lr})",
+            records[0].loss_history,
+        )
     loss_figure = loss_curve_figure(records[0].loss_history, run.target.name)
     return record_run(run, records[0], model_file, loss_figure, evaluations, tags, run_name), evaluations
 

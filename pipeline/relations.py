@@ -6,6 +6,8 @@ and b1 + z·W1 > 0 on the data (the condition the post derives).
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,9 @@ class NetworkWeights:
 
     def to_dict(self) -> dict[str, Any]:
         return {"W1": [float(v) for v in self.W1], "b1": float(self.b1), "w2": float(self.w2), "b2": float(self.b2)}
+
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.W1))) and all(math.isfinite(v) for v in (self.b1, self.w2, self.b2))
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> NetworkWeights:

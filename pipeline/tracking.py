@@ -75,6 +75,8 @@ def _one_creator_at_a_time(uri: str) -> Iterator[None]:
     if urlparse(uri).scheme != "sqlite" or not database:
         yield
         return
+    if not Path(database).parent.is_dir():
+        raise TrackingError(f"MLflow store {uri} is not usable: the directory {Path(database).parent} does not exist: create it or fix tracking.uri or $MLFLOW_TRACKING_URI")
     with open(f"{database}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -122,6 +122,10 @@ def train_network(
             f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {lr})", losses[0]
         )
     learned = learned or [network_weights(model)]
+    if not learned[0].finite():  # each epoch's loss is taken before its updates: the last one is unchecked
+        raise TrainingDiverged(
+            f"training weights became NaN or infinite in epoch {len(losses[0])}: lower train.lr (was {lr})", losses[0]
+        )
     records = [TrainingRecord(i, w, h, seconds) for i, w, h in zip(initials, learned, losses)]
     return TrainingResult(model, records)
 

@@ -5,6 +5,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import mlflow
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -37,6 +38,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlruns.sqlite'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("DVC_ROOT", raising=False)  # set when the suite itself runs under DVC
+    mlflow.set_tracking_uri(uri)  # an earlier test's in-process run set it to that test's store
     return uri
 
 

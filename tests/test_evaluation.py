@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
-from pipeline.evaluation import Evaluation, inits_summary
+import numpy as np
+
+from pipeline.evaluation import Evaluation, evaluate_network, inits_summary
+from pipeline.relations import NetworkWeights
+from pipeline.targets import LinearRelation, Space, make_problem
 
 CONVERGED = Evaluation(
     test_mse=1e-4, m_residual=1e-6, c_residual=1e-6, relations_hold=True, relu_active_fraction=0.9997,
@@ -18,3 +23,12 @@ def test_inits_summary_gives_the_share_that_converged_and_the_share_whose_relu_d
     summary = inits_summary([CONVERGED, dead, stuck, CONVERGED])
 
     assert summary == {"inits": 4.0, "relations_hold_share": 0.5, "relu_dead_share": 0.25}
+
+
+def test_a_network_with_nan_weights_scores_an_infinite_mse_instead_of_crashing():
+    problem = make_problem(np.ones((4, 2)), np.ones((3, 2)), LinearRelation(np.ones(2), 0.0), Space.log)
+    broken = NetworkWeights(W1=np.array([np.nan, 1.0]), b1=0.0, w2=1.0, b2=0.0)
+
+    evaluation = evaluate_network(broken, problem, atol=1e-3)
+
+    assert evaluation.test_mse == math.inf and not evaluation.relations_hold

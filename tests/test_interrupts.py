@@ -1,5 +1,5 @@
-"""Ctrl-C and SIGTERM in the middle of a training, sent to a real `python -m pipeline.run`: the MLflow
-runs end KILLED (none is left RUNNING), no half-written file is left, and a rerun succeeds."""
+"""Ctrl-C and SIGTERM in the middle of a training, sent to a real `python -m pipeline.run` or DVC stage:
+the MLflow runs end KILLED (none is left RUNNING), no half-written file is left, and a rerun succeeds."""
 from __future__ import annotations
 
 import os
@@ -13,6 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import TINY
+from tests.test_pipeline_dvc import project_copy  # noqa: F401 (a fixture)
+from tests.test_stages import generate_tiny_data
 
 LONG = ("data.n_train=2000", "data.n_test=100", "train.epochs=100000")  # minutes: only a signal ends it
 
@@ -68,3 +70,22 @@ def test_an_interrupted_sweep_ends_its_parent_and_running_child_killed(project_r
     runs = all_runs()
     assert sorted((run.info.status, "mlflow.parentRunId" in run.data.tags) for run in runs) == [("KILLED", False), ("KILLED", True)]
     assert "RUNNING" not in {run.info.status for run in runs}
+
+
+@pytest.mark.slow
+def test_an_interrupted_dvc_stage_exits_130_with_one_line_and_writes_nothing(project_copy, tmp_path):
+    generate_tiny_data(project_copy)
+    params = project_copy / "params.yaml"
+    params.write_text(params.read_text().replace("epochs: 1000", "epochs: 100000"))
+    log = tmp_path / "stage.log"
+    env = {**os.environ, "DVC_EXP_NAME": "interrupted"}  # as under `dvc exp run`: params.yaml is taken as given
+    with open(log, "w") as out:
+        stage = subprocess.Popen([sys.executable, "-m", "pipeline.stages.train", "sum"], cwd=project_copy, env=env,
+                                 stdout=out, stderr=subprocess.STDOUT)
+    wait_for_training(log, stage)
+
+    stage.send_signal(signal.SIGTERM)
+
+    assert stage.wait(timeout=60) == 130
+    assert log.read_text().strip().splitlines()[-1] == "error: interrupted by SIGTERM: `dvc repro` reruns the stage"
+    assert not (project_copy / "models").exists() and not (project_copy / "plots").exists()

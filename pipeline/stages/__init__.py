@@ -13,13 +13,15 @@ from pipeline.compose import PARAMS_FILE, check_params_current
 from pipeline.config import PipelineConfig, load_pipeline_config
 from pipeline.data import coefficients_path, dataset_path, load_coefficients, load_split
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.interrupts import interrupt_on_signals
 from pipeline.targets import TargetProblem, target_problem
 
 
 def run_stage(stage: Callable[[PipelineConfig, list[str]], None]) -> None:
     """Configure logging, load and check params.yaml, run the stage; a failure the user can fix ends in
-    one line on stderr and exit code 2."""
+    one line on stderr and exit code 2, an interruption (Ctrl-C, SIGTERM) in one line and 130."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    interrupt_on_signals()
     try:
         pipeline = load_pipeline_config(PARAMS_FILE)
         if "DVC_EXP_NAME" not in os.environ:  # `dvc exp run` composed params.yaml itself, -S overrides included
@@ -31,14 +33,17 @@ def run_stage(stage: Callable[[PipelineConfig, list[str]], None]) -> None:
     except FileNotFoundError as error:
         print(f"error: {error.filename} is missing: run `dvc repro`, which recreates what the stages write", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as interruption:  # every output is written atomically: nothing half-written stays
+        print(f"error: interrupted by {interruption or 'SIGINT'}: `dvc repro` reruns the stage", file=sys.stderr)
+        sys.exit(130)
 
 
 def load_problem(pipeline: PipelineConfig, target_name: str) -> TargetProblem:
     """A target's training problem from the files the generate stage wrote."""
     target = pipeline.run_config(target_name).target
     data_dir = Path(pipeline.paths.data)
-    split = load_split(dataset_path(data_dir, target.dataset))
-    drawn = load_coefficients(coefficients_path(data_dir))
+    split = load_split(dataset_path(data_dir, target.dataset), pipeline.data.x_size)
+    drawn = load_coefficients(coefficients_path(data_dir), pipeline.data.x_size)
     return target_problem(split, drawn, target.coefficients, target.space)
 
 
