@@ -11,12 +11,15 @@ sweep's summary counts the failures and the command then exits non-zero (see `pi
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config import RunConfig, flatten, to_plain, to_run_config
@@ -93,10 +96,26 @@ def main(cfg: DictConfig) -> None:
         print(describe(run.target.name, run_id, evaluations))
 
 
+def composition_error_line(error: HydraException) -> str:
+    """Hydra's own composition errors (a key that does not exist, an unknown option) in one line, like
+    every other bad value: what is wrong, and what is allowed or how to fix it."""
+    if isinstance(error, MissingConfigException) and error.options:
+        what = re.sub(r"^In '[^']*': ", "", str(error).splitlines()[0])
+        return f"{what}: choose one of {', '.join(sorted(error.options))}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if error.__cause__ is not None:
+        lines.insert(1, str(error.__cause__).splitlines()[0])
+    return " ".join(line if line.endswith((".", ":")) else f"{line}." for line in lines)
+
+
 if __name__ == "__main__":
     interrupt_on_signals()
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra then raises its errors for us to report
     try:
         main()
     except KeyboardInterrupt as interruption:
         print(f"error: interrupted by {interruption or 'SIGINT'}: a rerun starts afresh", file=sys.stderr)
         sys.exit(130)
+    except HydraException as error:
+        print(f"error: {composition_error_line(error)}", file=sys.stderr)
+        sys.exit(2)

@@ -90,7 +90,8 @@ def current_sweep_job() -> SweepJob | None:
 
 def _refuse_swept_tracking(config: DictConfig) -> None:
     """Every child must land in its parent's store and experiment."""
-    swept = [o.get_key_element() for o in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)) if o.is_sweep_override()]
+    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    swept = [override.get_key_element() for override in overrides if override.is_sweep_override()]
     swept += list(OmegaConf.select(config, "hydra.sweeper.params", default=None) or {})
     for key in swept:
         if key.lstrip("+~").startswith("tracking"):
@@ -113,7 +114,8 @@ class SweepTracking(Callback):
         try:
             self._open_parent(config)
         except Exception as error:
-            print(f"error: {error}" if isinstance(error, PipelineError) else f"error: could not open the sweep's MLflow run: {error!r}", file=sys.stderr)
+            reason = error if isinstance(error, PipelineError) else f"could not open the sweep's MLflow run: {error!r}"
+            print(f"error: {reason}", file=sys.stderr)
             sys.exit(2)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -136,10 +138,12 @@ class SweepTracking(Callback):
         _refuse_swept_tracking(config)
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: " ".join(config.hydra.overrides.task)}
-        store, run_id = tracking.start_parent_run(to_tracking_config(config), f"sweep {sweep_dir.parent.name}/{sweep_dir.name}", tags)
+        name = f"sweep {sweep_dir.parent.name}/{sweep_dir.name}"
+        store, run_id = tracking.start_parent_run(to_tracking_config(config), name, tags)
         self.parent = (store, run_id)
         atexit.register(self._close_if_still_open)
-        write_json(sweep_dir / HANDOFF_FILE, {"run_id": run_id, "store_uri": store.uri, "experiment_id": store.experiment_id})
+        handoff = {"run_id": run_id, "store_uri": store.uri, "experiment_id": store.experiment_id}
+        write_json(sweep_dir / HANDOFF_FILE, handoff)
         log.info("MLflow parent run %s in %s", run_id, store.uri)
 
     def _summarise(self, config: DictConfig) -> tuple[SweepSummary, Path]:
@@ -157,7 +161,8 @@ class SweepTracking(Callback):
             write_text(out_dir / name, text)
         for name, figure in figures.items():
             figure.savefig(out_dir / name)
-        tracking.finish_parent_run(store, run_id, summary.metrics(), out_dir, "FAILED" if summary.failed else "FINISHED")
+        status = "FAILED" if summary.failed else "FINISHED"
+        tracking.finish_parent_run(store, run_id, summary.metrics(), out_dir, status)
         return summary, out_dir
 
     def _close_if_still_open(self) -> None:

@@ -1,4 +1,5 @@
-"""MLflow, and the only module that imports it: one complete run per trained and evaluated target.
+"""MLflow, and the only module that imports it: one complete run per trained and evaluated target, a
+FAILED or KILLED run for one that could not finish, and a sweep's parent run.
 
 A run is written only once its work is done (training and evaluation), so the store never holds a
 half run that looks finished; `prepare_store` checks the store before the work starts.
@@ -71,12 +72,16 @@ def _one_creator_at_a_time(uri: str) -> Iterator[None]:
     """Processes that start together on a new sqlite store (a parallel sweep's jobs, DVC queue workers)
     race to create its tables and experiment, and lose runs; an exclusive lock beside the file lets one
     create while the others wait, then find it made."""
-    database = urlparse(uri).path[1:]
-    if urlparse(uri).scheme != "sqlite" or not database:
+    parsed = urlparse(uri)
+    if parsed.scheme != "sqlite" or not parsed.path[1:]:
         yield
         return
-    if not Path(database).parent.is_dir():
-        raise TrackingError(f"MLflow store {uri} is not usable: the directory {Path(database).parent} does not exist: create it or fix tracking.uri or $MLFLOW_TRACKING_URI")
+    database = Path(parsed.path[1:])  # after sqlite:///, as SQLAlchemy reads it
+    if not database.parent.is_dir():
+        raise TrackingError(
+            f"MLflow store {uri} is not usable: the directory {database.parent} does not exist: "
+            "create it or fix tracking.uri or $MLFLOW_TRACKING_URI"
+        )
     with open(f"{database}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

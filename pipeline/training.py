@@ -109,7 +109,7 @@ def train_network(
     initials = [network_weights(build_network(x_size, seed + k)) for k in range(1, inits)]
     model = build_network(x_size, seed)  # built last: Keras's global seed is then the primary's, as with inits=1
     initials.insert(0, network_weights(model))
-    log.info("training %d epochs on %d rows (%s engine, %d initialisation%s)", epochs, len(z_train), engine.value, inits, "s"[: inits > 1])
+    log.info("training %d epochs on %d rows (%s engine, %d initialisations)", epochs, len(z_train), engine.value, inits)
     start = time.monotonic()
     if engine is Engine.keras:
         learned, losses = None, [_fit_keras(model, z_train, y_train, epochs, batch_size, lr)]

@@ -59,11 +59,19 @@ def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, 
     assert recorded_runs() == []
 
 
-def test_unknown_target_lists_the_known_ones(project_root, tmp_path):
-    done = run_door("target=cube", f"hydra.run.dir={tmp_path}", cwd=project_root)
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("target=cube", "error: Could not find 'target/cube': choose one of geometric_mean, product, sum, weighted_sum"),
+        ("hydra/launcher=dask", "error: Could not find 'hydra/launcher/dask': choose one of basic, joblib"),
+        ("train.lrr=0.1", "error: Could not override 'train.lrr'. Key 'lrr' is not in struct. To append to your config use +train.lrr=0.1."),
+    ],
+)
+def test_hydras_own_errors_for_unknown_options_and_keys_are_one_line_too(project_root, tmp_path, override, message):
+    done = run_door(override, f"hydra.run.dir={tmp_path}", cwd=project_root)
 
-    assert done.returncode != 0
-    assert "Could not find 'target/cube'" in done.stderr and "weighted_sum" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [message]
     assert recorded_runs() == []
 
 
