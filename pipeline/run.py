@@ -7,6 +7,7 @@ before TensorFlow, scikit-learn and MLflow (several seconds) are loaded.
 A single run that fails stops with one line and exit code 2 (a divergence is recorded as a FAILED run).
 In a sweep every failure is recorded as a FAILED child with its reason and the sweep goes on; the
 sweep's summary counts the failures and the command then exits non-zero (see `pipeline.sweep`).
+Ctrl-C or SIGTERM records the job KILLED and exits 130.
 """
 from __future__ import annotations
 
