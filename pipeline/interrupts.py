@@ -14,6 +14,8 @@ def interrupt_on_signals() -> None:
     def interrupt(signum: int, frame: object) -> None:
         global received
         received = signal.Signals(signum).name
+        for other in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(other, signal.SIG_IGN)
         raise KeyboardInterrupt(received)
 
     for signum in (signal.SIGINT, signal.SIGTERM):

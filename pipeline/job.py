@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import RunConfig
+from pipeline.errors import ConfigError
 from pipeline.evaluation import Evaluation
 from pipeline.recording import evaluate_and_record
 from pipeline.sweep import SweepJob
@@ -18,7 +19,13 @@ from pipeline.training import train_target
 def run_target(run: RunConfig, out_dir: Path, sweep_job: SweepJob | None = None) -> tuple[str, list[Evaluation]]:
     """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first.
     In a sweep, the run is recorded as the job's child of the sweep's parent run."""
-    prepare_store(run.tracking)  # an unusable store fails now, not after the training
+    store = prepare_store(run.tracking)  # an unusable store fails now, not after the training
+    if sweep_job is not None and (store.uri, store.experiment_id) != (sweep_job.store_uri, sweep_job.experiment_id):
+        raise ConfigError(
+            f"this job records into {store.uri}, experiment {run.tracking.experiment!r}, but its sweep into "
+            f"{sweep_job.store_uri}: a sweep records all its jobs in one store and experiment, so set tracking.* "
+            "once per sweep, not per job"
+        )
     draws = run.data.draw()
     target = run.target
     problem = target_problem(draws.splits[target.dataset], draws.coefficients, target.coefficients, target.space)

@@ -24,7 +24,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config import RunConfig, flatten, to_plain, to_run_config
-from pipeline.errors import Interrupted, PipelineError, TrainingDiverged
+from pipeline.errors import Interrupted, PipelineError, TrackingError, TrainingDiverged
 from pipeline.interrupts import interrupt_on_signals
 from pipeline.sweep import SweepJob, current_sweep_job
 
@@ -70,6 +70,20 @@ def record_failed_job(
     return record_failure(store, sweep_job.run_name(), params, error, tags, status)
 
 
+def record_or_warn(
+    cfg: DictConfig, run: RunConfig | None, error: BaseException, sweep_job: SweepJob | None, status: str = "FAILED"
+) -> None:
+    """Record the failure unless it is recorded already (it struck while its run was being written) or
+    the store is what failed; if recording fails too, say so in one line and keep the first failure."""
+    if getattr(error, "recorded", False) or isinstance(error, TrackingError):
+        return
+    try:
+        record_failed_job(cfg, run, error, sweep_job, status)
+    except Exception as also:
+        reason = f"{type(also).__name__}: {also}".splitlines()[0]
+        print(f"error: the failure could not be recorded in MLflow either ({reason})", file=sys.stderr)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     sweep_job, run = current_sweep_job(), None
@@ -80,7 +94,7 @@ def main(cfg: DictConfig) -> None:
         run_id, evaluations = run_target(run, Path(HydraConfig.get().runtime.output_dir), sweep_job)
     except PipelineError as error:
         if sweep_job is not None or isinstance(error, TrainingDiverged):
-            record_failed_job(cfg, run, error, sweep_job)
+            record_or_warn(cfg, run, error, sweep_job)
         print(f"error: {error}", file=sys.stderr)
         if sweep_job is None:
             sys.exit(2)
@@ -88,10 +102,12 @@ def main(cfg: DictConfig) -> None:
         if sweep_job is None:
             raise  # a bug, not a failure the user can fix: the traceback is the report
         log.exception("job %d failed", sweep_job.number)  # the rest of the sweep goes on
-        record_failed_job(cfg, run, error, sweep_job)
+        record_or_warn(cfg, run, error, sweep_job)
     except KeyboardInterrupt as interruption:
+        if getattr(interruption, "recorded", False):
+            raise
         if run is not None or sweep_job is not None:
-            record_failed_job(cfg, run, Interrupted(f"interrupted by {interruption or 'SIGINT'}"), sweep_job, "KILLED")
+            record_or_warn(cfg, run, Interrupted(f"interrupted by {interruption or 'SIGINT'}"), sweep_job, "KILLED")
         raise  # ends a sweep too
     else:
         print(describe(run.target.name, run_id, evaluations))

@@ -24,7 +24,7 @@ INITS_COLUMNS = ("relations_hold_share", "relu_dead_share")  # shown when jobs t
 class JobResult:
     number: int
     overrides: dict[str, str]  # key -> value, as typed on the command line
-    status: str  # MLflow's: FINISHED or FAILED
+    status: str  # MLflow's: FINISHED, or FAILED or KILLED
     failure: str | None
     metrics: dict[str, float]
     evaluation: dict[str, Any] | None  # the child's evaluation.json

@@ -157,7 +157,9 @@ def record_run(
     sets, the .keras model, the loss curve, the evaluation. `evaluations` holds every initialisation's,
     the primary (the run's own network) first; with more than one, each init's numbers are also logged
     as metric histories stepped by init, and as `inits.csv`. `tags` and `run_name` place it in a
-    sweep (parent, job); the name defaults to the target's. An exception while logging ends it FAILED.
+    sweep (parent, job); the name defaults to the target's. An exception while logging ends it FAILED
+    (an interruption KILLED) with its reason, and marks the exception `recorded` so that nobody
+    records the same failure a second time.
     """
     store = prepare_store(run.tracking)
     run_tags = _with_commit({"target": run.target.name, **tags})
@@ -170,8 +172,12 @@ def record_run(
             _log_training(run_id, record, model_file, loss_figure)
             _log_evaluation(evaluations[0])
             _log_inits(run_id, evaluations, run.model.seed)
-        except KeyboardInterrupt:
-            mlflow.end_run("KILLED")  # the context would end it FAILED
+        except BaseException as error:
+            interrupted = isinstance(error, KeyboardInterrupt)
+            reason = f"interrupted by {error or 'SIGINT'}" if interrupted else f"{type(error).__name__}: {error}"
+            mlflow.set_tag(FAILURE_TAG, reason)
+            mlflow.end_run("KILLED" if interrupted else "FAILED")
+            error.recorded = True
             raise
     return run_id
 
@@ -254,7 +260,7 @@ def start_parent_run(tracking: TrackingConfig, run_name: str, tags: Mapping[str,
 class RecordedRun:
     """What a sweep's summary needs of one child: its tags, status, final metrics and evaluation."""
 
-    status: str
+    status: str  # MLflow's: FINISHED, FAILED, KILLED (or RUNNING, for a job still being written)
     tags: dict[str, str]
     metrics: dict[str, float]
     evaluation: dict[str, Any] | None  # evaluation.json; None for a FAILED child
@@ -286,8 +292,8 @@ def finish_parent_run(store: Store, run_id: str, metrics: Mapping[str, float], a
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
         client.log_artifacts(run_id, str(artifacts))
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
+    except BaseException as error:
+        client.set_terminated(run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
     client.set_terminated(run_id, status)
 

@@ -193,3 +193,24 @@ def test_summary_page_holds_the_table_and_every_figure_inline():
 
     assert page.count('src="data:image/png;base64,') == len(figures) == 2
     assert "<td>FAILED: training loss became nan</td>" in page and "relations hold in 1 of 2 jobs; 1 failed" in page
+
+
+@pytest.mark.slow
+def test_a_job_whose_config_moves_it_to_another_experiment_fails_inside_its_sweep(project_root, tmp_path):
+    studies = tmp_path / "conf" / "experiment"
+    studies.mkdir(parents=True)
+    (studies / "elsewhere.yaml").write_text("# @package _global_\ntracking:\n  experiment: elsewhere\n")
+    (studies / "here.yaml").write_text("# @package _global_\n")
+
+    done = run_door(
+        "-m", "experiment=here,elsewhere", *TINY, f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=project_root,
+    )
+
+    assert done.returncode == 1
+    [parent], children = sweep_runs()
+    assert sorted(child.info.status for child in children) == ["FAILED", "FINISHED"]
+    [moved] = [child for child in children if child.info.status == "FAILED"]
+    assert "a sweep records all its jobs in one store and experiment" in moved.data.tags["failure.reason"]
+    elsewhere = MlflowClient().get_experiment_by_name("elsewhere")
+    assert elsewhere is None or MlflowClient().search_runs([elsewhere.experiment_id]) == []

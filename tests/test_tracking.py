@@ -82,11 +82,13 @@ def test_a_run_whose_logging_fails_is_recorded_failed_not_finished(tiny_product,
     run, problem = tiny_product
     _, records = train_target(run, problem, tmp_path / "model")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as failure:
         evaluate_and_record(run, problem, records, tmp_path / "model" / "missing.keras")
 
     [recorded] = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("toy-ann").experiment_id])
     assert recorded.info.status == "FAILED"
+    assert recorded.data.tags["failure.reason"].startswith("FileNotFoundError: ")
+    assert failure.value.recorded  # so the door does not record the same failure a second time
 
 
 def test_an_unusable_store_fails_before_any_work_with_one_line(run_config, tmp_path):
