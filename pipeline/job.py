@@ -4,6 +4,7 @@ The job's model, weights and loss history also land in its Hydra output director
 """
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pipeline.config import RunConfig
@@ -12,7 +13,7 @@ from pipeline.evaluation import Evaluation
 from pipeline.recording import evaluate_and_record
 from pipeline.sweep import SweepJob
 from pipeline.targets import target_problem
-from pipeline.tracking import prepare_store
+from pipeline.tracking import Store, only_this_host_reaches, prepare_store
 from pipeline.training import train_target
 
 
@@ -20,12 +21,8 @@ def run_target(run: RunConfig, out_dir: Path, sweep_job: SweepJob | None = None)
     """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first.
     In a sweep, the run is recorded as the job's child of the sweep's parent run."""
     store = prepare_store(run.tracking)  # an unusable store fails now, not after the training
-    if sweep_job is not None and (store.uri, store.experiment_id) != (sweep_job.store_uri, sweep_job.experiment_id):
-        raise ConfigError(
-            f"this job records into {store.uri}, experiment {run.tracking.experiment!r}, but its sweep into "
-            f"{sweep_job.store_uri}: a sweep records all its jobs in one store and experiment, so set tracking.* "
-            "once per sweep, not per job"
-        )
+    if sweep_job is not None:
+        check_same_store_as_sweep(store, sweep_job)
     draws = run.data.draw()
     target = run.target
     problem = target_problem(draws.splits[target.dataset], draws.coefficients, target.coefficients, target.space)
@@ -33,3 +30,21 @@ def run_target(run: RunConfig, out_dir: Path, sweep_job: SweepJob | None = None)
     if sweep_job is None:
         return evaluate_and_record(run, problem, records, model_file)
     return evaluate_and_record(run, problem, records, model_file, sweep_job.tags(), sweep_job.run_name())
+
+
+def check_same_store_as_sweep(store: Store, sweep_job: SweepJob) -> None:
+    """A child recorded anywhere but its parent's store is lost to the sweep."""
+    parent = sweep_job.parent
+    if store != parent.store:
+        raise ConfigError(
+            f"this job records into {store.uri}, experiment {store.experiment_id}, but its sweep into "
+            f"{parent.store.uri}, experiment {parent.store.experiment_id}: a sweep records all its jobs in one "
+            "store and experiment, so set tracking.* once per sweep, not per job"
+        )
+    host = socket.gethostname()
+    if host != parent.host and only_this_host_reaches(store.uri):
+        raise ConfigError(
+            f"this job runs on {host}, but its sweep records into {store.uri}, which only {parent.host} reaches: "
+            "on a cluster, record to an MLflow tracking server every node reaches "
+            "(tracking=server tracking.uri=http://<server host>:<port>; README, Scaling out)"
+        )

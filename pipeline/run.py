@@ -60,14 +60,12 @@ def record_failed_job(
     """The failed (or, with status KILLED, interrupted) job as an MLflow run that says why: in its sweep,
     or on its own."""
     from pipeline.recording import record_failed_target, record_failure
-    from pipeline.tracking import Store
 
     if sweep_job is None:
         return record_failed_target(run, error, status)
     params = flatten(to_plain(run) if run else OmegaConf.to_container(cfg, resolve=True))
-    store = Store(sweep_job.store_uri, sweep_job.experiment_id)
     tags = {**sweep_job.tags(), "target": str(OmegaConf.select(cfg, "target.name"))}
-    return record_failure(store, sweep_job.run_name(), params, error, tags, status)
+    return record_failure(sweep_job.parent.store, sweep_job.run_name(), params, error, tags, status)
 
 
 def record_or_warn(

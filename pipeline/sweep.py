@@ -1,14 +1,17 @@
 """Hydra sweeps in MLflow: one parent run per multirun, one child run per job, a summary at the end.
 
-`conf/config.yaml` registers `SweepTracking` as a Hydra callback. It runs in the process that launches
-the jobs: it opens the parent run before any job starts and leaves the parent's id in the sweep
-directory, where every job finds it (`current_sweep_job`), whichever launcher runs the jobs and in
-whatever process. MLflow is imported only once a sweep starts, so a single run stays quick to validate.
+`conf/config.yaml` registers `SweepTracking` as a Hydra callback. It opens the parent run in the process
+that launches the jobs, before any job starts. Every launcher hands the jobs a copy of the callbacks (the
+joblib and Ray launchers pickle them, on whatever machine the job runs), so the parent's id travels with
+that copy and `on_job_start` tells the job (`current_sweep_job`). MLflow is imported only once a sweep
+starts, so a single run stays quick to validate.
 """
 from __future__ import annotations
 
 import atexit
 import logging
+import math
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,21 +19,22 @@ from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config import to_tracking_config
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.files import read_json, write_json, write_text
+from pipeline.files import write_text
 from pipeline.interrupts import interruption_status
 
 if TYPE_CHECKING:
     from pipeline.sweep_report import SweepSummary
+    from pipeline.tracking import Store
 
 log = logging.getLogger(__name__)
 
-HANDOFF_FILE = "mlflow_sweep.json"  # in the sweep directory: the parent run's id and store, for the jobs
 SUMMARY_DIR = "summary"  # in the sweep directory, and the parent run's artifacts
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests a run under this parent
 JOB_TAG = "sweep.job"
@@ -45,18 +49,28 @@ def parse_overrides(overrides: list[str]) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class SweepParent:
+    """The sweep's parent run, where it is recorded, and the host of the process that opened it."""
+
+    run_id: str
+    store: Store
+    host: str
+
+
+_parent_of_this_job: SweepParent | None = None  # set by SweepTracking.on_job_start, in the job's process
+
+
+@dataclass(frozen=True)
 class SweepJob:
     """One job of a sweep: where its parent run is, and which job it is."""
 
-    parent_run_id: str
-    store_uri: str
-    experiment_id: str
+    parent: SweepParent
     number: int
     overrides: tuple[tuple[str, str], ...]
 
     def tags(self) -> dict[str, str]:
         return {
-            PARENT_TAG: self.parent_run_id,
+            PARENT_TAG: self.parent.run_id,
             JOB_TAG: str(self.number),
             OVERRIDES_TAG: self.describe_overrides(),
             **{f"{OVERRIDE_TAG_PREFIX}{key}": value for key, value in self.overrides},
@@ -73,19 +87,31 @@ class SweepJob:
 def current_sweep_job() -> SweepJob | None:
     """The running Hydra job's place in its sweep; None outside a multirun, or if no parent was opened."""
     hydra_config = HydraConfig.get()
-    if hydra_config.mode != RunMode.MULTIRUN:
+    if hydra_config.mode != RunMode.MULTIRUN or _parent_of_this_job is None:
         return None
-    handoff = Path(hydra_config.sweep.dir) / HANDOFF_FILE
-    if not handoff.is_file():
-        return None
-    parent = read_json(handoff)
     return SweepJob(
-        parent_run_id=parent["run_id"],
-        store_uri=parent["store_uri"],
-        experiment_id=parent["experiment_id"],
+        parent=_parent_of_this_job,
         number=int(hydra_config.job.num),
         overrides=tuple(parse_overrides(list(hydra_config.overrides.task))),
     )
+
+
+def jobs_launched(config: DictConfig) -> int | None:
+    """How many jobs Hydra's basic sweeper launches for this multirun: the product of each key's number of
+    values. None where that is not known here: another sweeper (Optuna, Ax) decides as it goes, and a
+    glob over config options needs Hydra's config loader."""
+    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith(".BasicSweeper"):
+        return None
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    overrides = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    values_per_key = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        try:
+            values = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
+        except HydraException:  # glob(): the options of a config group
+            return None
+        values_per_key[override.get_key_element()] = values
+    return math.prod(values_per_key.values())
 
 
 def _refuse_swept_tracking(config: DictConfig) -> None:
@@ -105,7 +131,7 @@ class SweepTracking(Callback):
     """Opens the sweep's parent run before the jobs start and closes it with their summary."""
 
     def __init__(self) -> None:
-        self.parent = None  # (Store, run id) once opened
+        self.parent: SweepParent | None = None  # once opened
 
     # Hydra turns an exception in a callback into a warning and carries on, so each hook reports its own
     # failure and exits: a sweep never runs untracked, and never ends 0 without its summary.
@@ -118,6 +144,12 @@ class SweepTracking(Callback):
             print(f"error: {reason}", file=sys.stderr)
             sys.exit(2)
 
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        """Runs in the job's process, on this callback's copy: the one place a job on another machine can
+        learn its parent from."""
+        global _parent_of_this_job
+        _parent_of_this_job = self.parent
+
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         try:
             summary, out_dir = self._summarise(config)
@@ -126,10 +158,18 @@ class SweepTracking(Callback):
             self._close_if_still_open()
             print(f"error: the sweep's summary failed ({error!r}); its jobs' runs are in MLflow", file=sys.stderr)
             sys.exit(1)
-        print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {self.parent[1]}, summary in {out_dir}\n")
+        print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {self.parent.run_id}, summary in {out_dir}\n")
         print(summary.markdown())
+        if summary.missing:
+            print(
+                f"error: {summary.missing} of {len(summary.jobs) + summary.missing} jobs left no run under the parent "
+                f"in {self.parent.store.uri}: their logs above say why (a job on another machine cannot reach a "
+                "store on this one: record to a tracking server every node reaches, README 'Scaling out')",
+                file=sys.stderr,
+            )
         if summary.failed:
             print(f"error: {summary.failed} of {len(summary.jobs)} jobs failed (status and reason above)", file=sys.stderr)
+        if not summary.succeeded:
             sys.exit(1)
 
     def _open_parent(self, config: DictConfig) -> None:
@@ -140,10 +180,8 @@ class SweepTracking(Callback):
         tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: " ".join(config.hydra.overrides.task)}
         name = f"sweep {sweep_dir.parent.name}/{sweep_dir.name}"
         store, run_id = tracking.start_parent_run(to_tracking_config(config), name, tags)
-        self.parent = (store, run_id)
+        self.parent = SweepParent(run_id, store, socket.gethostname())
         atexit.register(self._close_if_still_open)
-        handoff = {"run_id": run_id, "store_uri": store.uri, "experiment_id": store.experiment_id}
-        write_json(sweep_dir / HANDOFF_FILE, handoff)
         log.info("MLflow parent run %s in %s", run_id, store.uri)
 
     def _summarise(self, config: DictConfig) -> tuple[SweepSummary, Path]:
@@ -152,16 +190,16 @@ class SweepTracking(Callback):
         from pipeline import tracking
         from pipeline.sweep_report import JobResult, SweepSummary
 
-        store, run_id = self.parent
+        store, run_id = self.parent.store, self.parent.run_id
         jobs = [JobResult.from_child(child) for child in tracking.runs_tagged(store, PARENT_TAG, run_id)]
-        summary = SweepSummary(sorted(jobs, key=lambda job: job.number))
+        summary = SweepSummary(sorted(jobs, key=lambda job: job.number), jobs_launched(config))
         out_dir = Path(config.hydra.sweep.dir).resolve() / SUMMARY_DIR
         figures = summary.figures()
         for name, text in summary.files(figures).items():
             write_text(out_dir / name, text)
         for name, figure in figures.items():
             figure.savefig(out_dir / name)
-        status = "FAILED" if summary.failed else "FINISHED"
+        status = "FINISHED" if summary.succeeded else "FAILED"
         tracking.finish_parent_run(store, run_id, summary.metrics(), out_dir, status)
         return summary, out_dir
 
@@ -171,5 +209,4 @@ class SweepTracking(Callback):
         from pipeline import tracking
 
         if self.parent is not None:
-            store, run_id = self.parent
-            tracking.end_if_running(store, run_id, interruption_status())
+            tracking.end_if_running(self.parent.store, self.parent.run_id, interruption_status())

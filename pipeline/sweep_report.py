@@ -63,8 +63,10 @@ def _cell(job: JobResult, column: str) -> str:
 
 
 class SweepSummary:
-    def __init__(self, jobs: Sequence[JobResult]):
+    def __init__(self, jobs: Sequence[JobResult], launched: int | None = None):
+        """`launched`: how many jobs the sweeper started, when it is known; jobs without a run are missing."""
         self.jobs = list(jobs)
+        self.missing = max(0, launched - len(self.jobs)) if launched is not None else 0
         self.keys = self._swept_keys()
         several_inits = any(job.metrics.get("inits", 1) > 1 for job in self.jobs)
         self.columns = RESULT_COLUMNS + INITS_COLUMNS if several_inits else RESULT_COLUMNS
@@ -79,6 +81,10 @@ class SweepSummary:
     def failed(self) -> int:
         return sum(not job.finished for job in self.jobs)
 
+    @property
+    def succeeded(self) -> bool:
+        return not self.failed and not self.missing
+
     def metrics(self) -> dict[str, float]:
         """For the parent run: how many jobs, how many failed, and the share whose relations hold (a failed
         job counts as not holding)."""
@@ -86,6 +92,7 @@ class SweepSummary:
         return {
             "jobs": float(len(self.jobs)),
             "jobs_failed": float(self.failed),
+            "jobs_missing": float(self.missing),
             "relations_hold_share": held / len(self.jobs) if self.jobs else math.nan,
         }
 
@@ -105,6 +112,8 @@ class SweepSummary:
         share = self.metrics()["relations_hold_share"]
         lines += ["", f"relations hold in {sum(job.relations_hold for job in self.jobs)} of {len(self.jobs)} jobs "
                       f"({share:.0%}); {self.failed} failed"]
+        if self.missing:
+            lines[-1] += f"; {self.missing} launched but left no run"
         return "\n".join(lines) + "\n"
 
     def csv(self) -> str:

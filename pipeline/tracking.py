@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import os
 import subprocess
 import time
@@ -48,6 +49,20 @@ def resolve_tracking_uri(configured: str | None) -> str:
     """
     root = os.environ.get("DVC_ROOT") or PROJECT_ROOT
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(root) / 'mlflow.db'}"
+
+
+def only_this_host_reaches(uri: str) -> bool:
+    """A file store, or a server or database on loopback: a job on another machine would record elsewhere."""
+    parsed = urlparse(uri)
+    host = parsed.hostname
+    if host is None:
+        return parsed.scheme in ("", "file", "sqlite") and uri != "databricks"  # a file; Databricks is remote
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
 
 
 def _artifact_root(uri: str) -> str | None:

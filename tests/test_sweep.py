@@ -11,11 +11,18 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cloudpickle
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
 
-from pipeline.sweep import JOB_TAG, OVERRIDE_TAG_PREFIX, PARENT_TAG
+from pipeline import sweep
+from pipeline.errors import ConfigError
+from pipeline.job import check_same_store_as_sweep
+from pipeline.sweep import JOB_TAG, OVERRIDE_TAG_PREFIX, PARENT_TAG, SweepJob, SweepParent, SweepTracking, jobs_launched
 from pipeline.sweep_report import JobResult, SweepSummary
+from pipeline.tracking import Store, only_this_host_reaches
+from pipeline.tracking_server import free_loopback_port
 from tests.conftest import TINY
 from tests.test_run import run_door
 
@@ -87,12 +94,6 @@ def test_failed_jobs_are_failed_children_with_reasons_and_the_sweep_ends_nonzero
     assert "FAILED: train.lr=-1.0 is not allowed" in done.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def rest(base: str, path: str, payload: dict | None = None) -> dict:
     data = None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(f"{base}{path}", data=data, headers={"Content-Type": "application/json"})
@@ -103,7 +104,7 @@ def rest(base: str, path: str, payload: dict | None = None) -> dict:
 @pytest.mark.slow
 def test_a_tracking_server_on_loopback_serves_the_sweep_parent_and_children_over_rest(failing_sweep, tmp_path):
     _, uri = failing_sweep
-    port = free_port()
+    port = free_loopback_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"],
@@ -162,9 +163,45 @@ def test_summary_has_one_row_per_job_with_only_the_swept_keys_and_counts_failure
     assert header[:2] == ["job", "train.lr"]  # target and epochs were the same in every job
     assert [row[1] for row in rows] == ["0.001", "0.01", "10"]
     assert rows[2][-1] == "FAILED: training loss became nan"
-    assert summary.metrics() == {"jobs": 3.0, "jobs_failed": 1.0, "relations_hold_share": 1 / 3}
+    assert summary.metrics() == {"jobs": 3.0, "jobs_failed": 1.0, "jobs_missing": 0.0, "relations_hold_share": 1 / 3}
     assert "relations hold in 1 of 3 jobs (33%); 1 failed" in summary.markdown()
     assert summary.csv().splitlines()[1].startswith("0,0.001,0.0001,")
+
+
+def test_launched_jobs_that_left_no_run_are_missing_and_the_sweep_did_not_succeed():
+    summary = SweepSummary([job(0, "0.001"), job(1, "0.01")], launched=4)
+
+    assert summary.missing == 2 and not summary.succeeded
+    assert summary.metrics()["jobs_missing"] == 2.0
+    assert summary.markdown().rstrip().endswith("0 failed; 2 launched but left no run")
+    assert SweepSummary([job(0, "0.001")], launched=1).succeeded
+    assert SweepSummary([job(0, "0.001")]).succeeded  # another sweeper: the count is not known
+
+
+def sweep_config(task: list[str], params: dict | None = None, sweeper: str = "BasicSweeper") -> DictConfig:
+    return OmegaConf.create({"hydra": {
+        "sweeper": {"_target_": f"hydra._internal.core_plugins.basic_sweeper.{sweeper}", "params": params},
+        "overrides": {"task": task},
+    }})
+
+
+def test_jobs_launched_by_the_basic_sweeper_are_the_product_of_each_keys_values():
+    assert jobs_launched(sweep_config(["target=sum,product", "model.seed=range(1,4)", "train.epochs=2"])) == 6
+    assert jobs_launched(sweep_config(["target=sum,product"], {"model.seed": "1,2,3"})) == 6
+    assert jobs_launched(sweep_config(["target=sum,product"], {"target": "sum"})) == 2  # the command line wins
+    assert jobs_launched(sweep_config(["target=glob(*)"])) is None  # needs Hydra's config loader
+    assert jobs_launched(sweep_config(["target=sum,product"], sweeper="OptunaSweeper")) is None
+
+
+def test_the_parent_run_travels_with_the_pickled_callback_to_each_jobs_process(monkeypatch):
+    opened = SweepTracking()
+    opened.parent = SweepParent("parent-id", Store("sqlite:////x/mlflow.db", "7"), "driver-host")
+    copy_in_worker = cloudpickle.loads(cloudpickle.dumps(opened))  # as the joblib and Ray launchers ship it
+    monkeypatch.setattr(sweep, "_parent_of_this_job", None)
+
+    copy_in_worker.on_job_start(config=OmegaConf.create())
+
+    assert sweep._parent_of_this_job == opened.parent
 
 
 def test_summary_plots_results_against_each_numeric_swept_key_and_coefficients():
@@ -214,3 +251,29 @@ def test_a_job_whose_config_moves_it_to_another_experiment_fails_inside_its_swee
     assert "a sweep records all its jobs in one store and experiment" in moved.data.tags["failure.reason"]
     elsewhere = MlflowClient().get_experiment_by_name("elsewhere")
     assert elsewhere is None or MlflowClient().search_runs([elsewhere.experiment_id]) == []
+
+
+def test_a_job_on_another_host_refuses_a_store_only_the_sweeps_host_reaches(monkeypatch):
+    monkeypatch.setattr(socket, "gethostname", lambda: "worker-node")
+    on_driver_disk = Store("sqlite:////work/mlflow.db", "1")
+    server = Store("http://head-node:5000", "1")
+
+    with pytest.raises(ConfigError, match="runs on worker-node, but its sweep records into sqlite:////work/mlflow.db, "
+                                          "which only driver-host reaches: on a cluster, record to an MLflow tracking"):
+        check_same_store_as_sweep(on_driver_disk, sweep_job_of(SweepParent("p", on_driver_disk, "driver-host")))
+    check_same_store_as_sweep(server, sweep_job_of(SweepParent("p", server, "driver-host")))  # every node reaches it
+    monkeypatch.setattr(socket, "gethostname", lambda: "driver-host")
+    check_same_store_as_sweep(on_driver_disk, sweep_job_of(SweepParent("p", on_driver_disk, "driver-host")))
+
+
+def sweep_job_of(parent: SweepParent) -> SweepJob:
+    return SweepJob(parent, number=0, overrides=())
+
+
+@pytest.mark.parametrize(("uri", "only_this_host"), [
+    ("sqlite:////work/mlflow.db", True), ("/work/mlruns", True), ("http://127.0.0.1:5000", True),
+    ("http://localhost:5000", True), ("http://[::1]:5000", True), ("postgresql://u@127.0.0.1/mlflow", True),
+    ("http://head-node:5000", False), ("https://mlflow.example.org", False), ("databricks", False),
+])
+def test_file_stores_and_loopback_servers_are_reached_from_this_host_only(uri, only_this_host):
+    assert only_this_host_reaches(uri) is only_this_host
