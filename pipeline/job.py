@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from pipeline.config import RunConfig
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, TrackingError
 from pipeline.evaluation import Evaluation
 from pipeline.recording import evaluate_and_record
 from pipeline.sweep import SweepJob
@@ -42,8 +42,8 @@ def check_same_store_as_sweep(store: Store, sweep_job: SweepJob) -> None:
             "store and experiment, so set tracking.* once per sweep, not per job"
         )
     host = socket.gethostname()
-    if host != parent.host and only_this_host_reaches(store.uri):
-        raise ConfigError(
+    if host != parent.host and only_this_host_reaches(store.uri):  # a TrackingError: not recorded here either
+        raise TrackingError(
             f"this job runs on {host}, but its sweep records into {store.uri}, which only {parent.host} reaches: "
             "on a cluster, record to an MLflow tracking server every node reaches "
             "(tracking=server tracking.uri=http://<server host>:<port>; README, Scaling out)"

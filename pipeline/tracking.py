@@ -117,8 +117,8 @@ def _check_server_answers(uri: str) -> None:
     except OSError as error:
         reason = getattr(error, "reason", error)
         raise TrackingError(
-            f"MLflow tracking server {uri} does not answer ({reason}): start it (e.g. `mlflow server --host "
-            f"127.0.0.1 --port 5000`) or fix tracking.uri or $MLFLOW_TRACKING_URI"
+            f"MLflow tracking server {uri} does not answer ({reason}): start it (e.g. `python -m "
+            f"pipeline.tracking_server start`) or fix tracking.uri or $MLFLOW_TRACKING_URI"
         ) from None
 
 

@@ -63,7 +63,7 @@ def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, 
     "override, message",
     [
         ("target=cube", "error: Could not find 'target/cube': choose one of geometric_mean, product, sum, weighted_sum"),
-        ("hydra/launcher=dask", "error: Could not find 'hydra/launcher/dask': choose one of basic, joblib, ray, ray_aws"),
+        ("hydra/launcher=dask", "error: Could not find 'hydra/launcher/dask': choose one of basic, joblib, ray, ray_aws, ray_cluster"),
         ("train.lrr=0.1", "error: Could not override 'train.lrr'. Key 'lrr' is not in struct. To append to your config use +train.lrr=0.1."),
     ],
 )

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import sweep
-from pipeline.errors import ConfigError
+from pipeline.errors import TrackingError
 from pipeline.job import check_same_store_as_sweep
 from pipeline.sweep import JOB_TAG, OVERRIDE_TAG_PREFIX, PARENT_TAG, SweepJob, SweepParent, SweepTracking, jobs_launched
 from pipeline.sweep_report import JobResult, SweepSummary
@@ -258,7 +258,7 @@ def test_a_job_on_another_host_refuses_a_store_only_the_sweeps_host_reaches(monk
     on_driver_disk = Store("sqlite:////work/mlflow.db", "1")
     server = Store("http://head-node:5000", "1")
 
-    with pytest.raises(ConfigError, match="runs on worker-node, but its sweep records into sqlite:////work/mlflow.db, "
+    with pytest.raises(TrackingError, match="runs on worker-node, but its sweep records into sqlite:////work/mlflow.db, "
                                           "which only driver-host reaches: on a cluster, record to an MLflow tracking"):
         check_same_store_as_sweep(on_driver_disk, sweep_job_of(SweepParent("p", on_driver_disk, "driver-host")))
     check_same_store_as_sweep(server, sweep_job_of(SweepParent("p", server, "driver-host")))  # every node reaches it
