@@ -113,7 +113,7 @@ def _alive(pid: int) -> bool:
 
 def _init_database_cluster(bin_dir: Path, as_user: str | None, data_dir: Path, password_file: Path) -> None:
     """A new cluster whose superuser `mlflow` logs in with a generated password, over TCP only."""
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)  # a failed initdb's leftovers: initdb then says what to do
     password_file.write_text(secrets.token_urlsafe(24))
     password_file.chmod(0o600)
     if as_user:
@@ -128,9 +128,7 @@ def _init_database_cluster(bin_dir: Path, as_user: str | None, data_dir: Path, p
 
 def _start_postgres(bin_dir: Path, as_user: str | None, data_dir: Path, port: int, log_file: Path) -> None:
     """Listening on 127.0.0.1 only, with no Unix socket (its default directory may not exist or be ours)."""
-    status = subprocess.run(_postgres_command(bin_dir, as_user, "pg_ctl", "-D", str(data_dir), "status"), capture_output=True)
-    if status.returncode == 0:
-        return  # left running by a start whose mlflow server then failed
+    _stop_postgres(bin_dir, as_user, data_dir)  # one left running (its mlflow server died) may be on another port
     log_file.touch()
     if as_user:
         shutil.chown(log_file, as_user)
@@ -214,6 +212,15 @@ def _start_mlflow(state_dir: Path, backend_uri: str, port: int, workers: int, ti
     return server.pid
 
 
+def _is_mlflow_server(pid: int) -> bool:
+    """server.json may outlive its server (a reboot): never signal a process that merely got its pid."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return _alive(pid)  # no /proc (macOS): trust the pid
+    return b"mlflow" in command and b"server" in command
+
+
 def _stop_process_group(pid: int, grace: float = 20) -> None:
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -231,7 +238,8 @@ def _stop_process_group(pid: int, grace: float = 20) -> None:
 
 
 def _stop_postgres(bin_dir: Path, as_user: str | None, data_dir: Path) -> None:
-    if (data_dir / "postmaster.pid").is_file():
+    status = subprocess.run(_postgres_command(bin_dir, as_user, "pg_ctl", "-D", str(data_dir), "status"), capture_output=True)
+    if status.returncode == 0:  # running
         _run(_postgres_command(bin_dir, as_user, "pg_ctl", "-D", str(data_dir), "-m", "fast", "-w", "stop"),
              "stopping PostgreSQL")
 
@@ -242,7 +250,8 @@ def stop(state_dir: Path) -> bool:
     running = RunningServer.load(state_dir)
     if running is None:
         return False
-    _stop_process_group(running.mlflow_pid)
+    if _is_mlflow_server(running.mlflow_pid):
+        _stop_process_group(running.mlflow_pid)
     _stop_postgres(Path(running.postgres_bin), running.as_user, state_dir / "postgres")
     (state_dir / RUNNING_FILE).unlink()
     return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -193,3 +194,25 @@ def test_only_the_ray_cluster_a_sweep_starts_itself_is_kept_on_loopback(config, 
     RayOnLoopback().on_multirun_start(config=config)
 
     assert (os.environ.get(RAY_SINGLE_NODE_SWITCH) == "0") is on_loopback
+
+
+@pytest.mark.integration
+def test_a_database_port_in_use_fails_with_the_fix_and_leaves_nothing_running(state_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(tracking_server.ServerError, match=r"PostgreSQL did not start on 127\.0\.0\.1:\d+ .*choose another --db-port"):
+            tracking_server.start(state_dir, port=free_loopback_port(), database_port=taken.getsockname()[1])
+
+    assert tracking_server.RunningServer.load(state_dir) is None
+    assert subprocess.run(["pgrep", "-f", f"postgres -D {state_dir}"], capture_output=True).returncode == 1
+
+
+@pytest.mark.integration
+def test_stop_never_signals_a_process_that_only_reused_the_servers_pid(state_dir):
+    stale = tracking_server.RunningServer("http://127.0.0.1:9", 9, os.getpid(), str(tracking_server.postgres_bin_dir()), None)
+    stale.save(state_dir)  # as after a reboot: this pid is now the test's own process
+
+    assert tracking_server.stop(state_dir)
+
+    assert tracking_server.RunningServer.load(state_dir) is None  # and we are still here
