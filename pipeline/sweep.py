@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 SUMMARY_DIR = "summary"  # in the sweep directory, and the parent run's artifacts
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests a run under this parent
 JOB_TAG = "sweep.job"
@@ -97,21 +98,18 @@ def current_sweep_job() -> SweepJob | None:
 
 
 def jobs_launched(config: DictConfig) -> int | None:
-    """How many jobs Hydra's basic sweeper launches for this multirun: the product of each key's number of
-    values. None where that is not known here: another sweeper (Optuna, Ax) decides as it goes, and a
-    glob over config options needs Hydra's config loader."""
-    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith(".BasicSweeper"):
+    """How many jobs Hydra's basic sweeper launches for this multirun, counted as it counts them. None where
+    that is not known here: another sweeper (Optuna, Ax) decides as it goes, and a glob over config
+    options needs Hydra's config loader."""
+    if OmegaConf.select(config, "hydra.sweeper._target_", default=None) != BASIC_SWEEPER:
         return None
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
-    overrides = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
-    values_per_key = {}
-    for override in OverridesParser.create().parse_overrides(overrides):
-        try:
-            values = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
-        except HydraException:  # glob(): the options of a config group
-            return None
-        values_per_key[override.get_key_element()] = values
-    return math.prod(values_per_key.values())
+    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    try:
+        [jobs] = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), max_batch_size=None)
+    except HydraException:  # glob(): the options of a config group
+        return None
+    return len(jobs)
 
 
 def _refuse_swept_tracking(config: DictConfig) -> None:

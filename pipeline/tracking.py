@@ -53,10 +53,11 @@ def resolve_tracking_uri(configured: str | None) -> str:
 
 def only_this_host_reaches(uri: str) -> bool:
     """A file store, or a server or database on loopback: a job on another machine would record elsewhere."""
-    parsed = urlparse(uri)
-    host = parsed.hostname
-    if host is None:
-        return parsed.scheme in ("", "file", "sqlite") and uri != "databricks"  # a file; Databricks is remote
+    if uri.startswith("databricks"):  # "databricks", "databricks-uc", "databricks://profile": a remote service
+        return False
+    host = urlparse(uri).hostname
+    if host is None:  # a file, or a database over a Unix socket
+        return True
     if host == "localhost":
         return True
     try:

@@ -6,14 +6,15 @@ over HTTP instead of sharing one sqlite file (`tracking=server`).
     python -m pipeline.tracking_server stop      # both; the database and artifacts stay for the next start
 
 Everything lives in one state directory (default `.tracking-server/` at the project root): the
-database cluster, its password, the artifacts, both logs, and `server.json`, which says what runs where.
-PostgreSQL refuses to run as root; as root, its commands run as the `postgres` user that Debian's
-`postgresql` package creates.
+database cluster, its two passwords (owner-only files), the artifacts, both logs, and `server.json`,
+which says what runs where. The server logs in as `mlflow`, which owns its database and nothing more;
+the cluster's superuser is kept for creating it. PostgreSQL refuses to run as root; as root, its
+commands run as the `postgres` user that Debian's `postgresql` package creates.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import secrets
 import shutil
@@ -28,12 +29,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.files import read_json, write_json
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".tracking-server"
 DATABASE = "mlflow"
-DATABASE_USER = "mlflow"
+DATABASE_OWNER = "mlflow"  # what mlflow server logs in as: no superuser
+SUPERUSER = "toyann_admin"
+SUPERUSER_PASSWORD_FILE = "postgres-password"
+OWNER_PASSWORD_FILE = "mlflow-db-password"
 RUNNING_FILE = "server.json"
+PG_CTL_NOT_RUNNING = 3  # `pg_ctl status`: 0 running, 3 not running, 4 no data directory
 INSTALL_HINT = "install PostgreSQL's server (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql`)"
 
 
@@ -52,12 +58,17 @@ class RunningServer:
     as_user: str | None  # the user PostgreSQL runs as when we are root
 
     def save(self, state_dir: Path) -> None:
-        (state_dir / RUNNING_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_json(state_dir / RUNNING_FILE, asdict(self))
 
     @classmethod
     def load(cls, state_dir: Path) -> RunningServer | None:
         running = state_dir / RUNNING_FILE
-        return cls(**json.loads(running.read_text())) if running.is_file() else None
+        if not running.is_file():
+            return None
+        try:
+            return cls(**read_json(running))
+        except (ValueError, TypeError) as error:
+            raise ServerError(f"{running} is damaged ({error}): stop what runs by hand, then delete it") from None
 
 
 def free_loopback_port() -> int:
@@ -111,17 +122,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _init_database_cluster(bin_dir: Path, as_user: str | None, data_dir: Path, password_file: Path) -> None:
-    """A new cluster whose superuser `mlflow` logs in with a generated password, over TCP only."""
+def _write_new_password(path: Path, owner: str | None = None) -> None:
+    """Owner-only from its first byte: the state directory itself must be world-traversable as root."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as password:
+        password.write(secrets.token_urlsafe(24))
+    if owner:
+        shutil.chown(path, owner)
+
+
+def _init_database_cluster(bin_dir: Path, as_user: str | None, data_dir: Path, state_dir: Path) -> None:
+    """A new cluster whose superuser logs in with a generated password, over TCP only."""
     data_dir.mkdir(parents=True, exist_ok=True)  # a failed initdb's leftovers: initdb then says what to do
-    password_file.write_text(secrets.token_urlsafe(24))
-    password_file.chmod(0o600)
     if as_user:
         shutil.chown(data_dir, as_user)
-        shutil.chown(password_file, as_user)
+    _write_new_password(state_dir / SUPERUSER_PASSWORD_FILE, as_user)  # initdb, run as as_user, reads it
+    _write_new_password(state_dir / OWNER_PASSWORD_FILE)
     _run(
-        _postgres_command(bin_dir, as_user, "initdb", "-D", str(data_dir), "-U", DATABASE_USER, "-E", "UTF8",
-                          "--auth=scram-sha-256", f"--pwfile={password_file}"),
+        _postgres_command(bin_dir, as_user, "initdb", "-D", str(data_dir), "-U", SUPERUSER, "-E", "UTF8",
+                          "--auth=scram-sha-256", f"--pwfile={state_dir / SUPERUSER_PASSWORD_FILE}"),
         "initdb",
     )
 
@@ -141,20 +160,28 @@ def _start_postgres(bin_dir: Path, as_user: str | None, data_dir: Path, port: in
                           + " (a port in use: choose another --db-port)")
 
 
-def _backend_uri(password_file: Path, port: int, database: str = DATABASE) -> str:
-    return f"postgresql://{DATABASE_USER}:{password_file.read_text().strip()}@127.0.0.1:{port}/{database}"
+def _database_uri(state_dir: Path, user: str, password_file: str, port: int, database: str) -> str:
+    password = (state_dir / password_file).read_text().strip()
+    return f"postgresql://{user}:{password}@127.0.0.1:{port}/{database}"
 
 
-def _create_database_once(password_file: Path, port: int) -> None:
+def _create_database_once(state_dir: Path, port: int) -> None:
+    """The `mlflow` database and its owner, who can do nothing else."""
     try:
         import psycopg  # what SQLAlchemy, and so mlflow server, uses for postgresql:// URIs
+        from psycopg import sql
     except ImportError:
         raise ServerError("psycopg is not installed: pip install -e '.[server]'") from None
 
-    # autocommit: CREATE DATABASE cannot run in a transaction
-    with psycopg.connect(_backend_uri(password_file, port, "postgres"), autocommit=True) as connection:
+    admin = _database_uri(state_dir, SUPERUSER, SUPERUSER_PASSWORD_FILE, port, "postgres")
+    owner_password = (state_dir / OWNER_PASSWORD_FILE).read_text().strip()
+    with psycopg.connect(admin, autocommit=True) as connection:  # CREATE DATABASE cannot run in a transaction
+        if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (DATABASE_OWNER,)).fetchone() is None:
+            connection.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(DATABASE_OWNER), sql.Literal(owner_password)))
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
-            connection.execute(f"CREATE DATABASE {DATABASE}")
+            connection.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(DATABASE), sql.Identifier(DATABASE_OWNER)))
 
 
 def start(state_dir: Path, port: int, database_port: int, workers: int = 2, timeout: float = 120) -> RunningServer:
@@ -164,8 +191,10 @@ def start(state_dir: Path, port: int, database_port: int, workers: int = 2, time
     state_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = f"http://127.0.0.1:{port}"
     running = RunningServer.load(state_dir)
-    if running and _alive(running.mlflow_pid) and _health(running.tracking_uri):
-        return running
+    if running and _is_mlflow_server(running.mlflow_pid, state_dir):
+        if _health(running.tracking_uri):
+            return running
+        _stop_process_group(running.mlflow_pid)  # alive but not answering: replaced, never orphaned
     if _health(tracking_uri):
         raise ServerError(f"something already answers at {tracking_uri}: stop it or choose another --port")
 
@@ -175,13 +204,14 @@ def start(state_dir: Path, port: int, database_port: int, workers: int = 2, time
             f"PostgreSQL refuses to run as root, so it runs as {as_user}, who cannot reach {state_dir}: "
             f"choose a --dir that {as_user} can traverse (every parent directory world-executable, e.g. under /srv)"
         )
-    data_dir, password_file = state_dir / "postgres", state_dir / "postgres-password"
+    data_dir = state_dir / "postgres"
     if not (data_dir / "PG_VERSION").is_file():
-        _init_database_cluster(bin_dir, as_user, data_dir, password_file)
+        _init_database_cluster(bin_dir, as_user, data_dir, state_dir)
     _start_postgres(bin_dir, as_user, data_dir, database_port, state_dir / "postgres.log")
     try:
-        _create_database_once(password_file, database_port)
-        mlflow_pid = _start_mlflow(state_dir, _backend_uri(password_file, database_port), port, workers, timeout)
+        _create_database_once(state_dir, database_port)
+        backend_uri = _database_uri(state_dir, DATABASE_OWNER, OWNER_PASSWORD_FILE, database_port, DATABASE)
+        mlflow_pid = _start_mlflow(state_dir, backend_uri, port, workers, timeout)
     except BaseException:
         _stop_postgres(bin_dir, as_user, data_dir)
         raise
@@ -192,33 +222,42 @@ def start(state_dir: Path, port: int, database_port: int, workers: int = 2, time
 
 def _start_mlflow(state_dir: Path, backend_uri: str, port: int, workers: int, timeout: float) -> int:
     """`mlflow server` in its own process group, once it answers /health (its first start creates the
-    tables, which takes a while)."""
+    tables, which takes a while). The database URI, password included, goes by environment, which only
+    its user can read, not by command line, which `ps` shows everyone."""
     log_file = state_dir / "mlflow.log"
     command = [
-        sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-        "--artifacts-destination", str(state_dir / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers),
+        sys.executable, "-m", "mlflow", "server", "--artifacts-destination", str(state_dir / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]
+    environment = {**os.environ, "MLFLOW_BACKEND_STORE_URI": backend_uri}
     with open(log_file, "ab") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=state_dir)
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=state_dir, env=environment
+        )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
-    while not _health(uri):
-        if server.poll() is not None or time.monotonic() > deadline:
-            _stop_process_group(server.pid)
-            tail = log_file.read_text(errors="replace").strip().splitlines()[-5:]
-            raise ServerError(f"mlflow server did not come up at {uri} (log {log_file}): " + " | ".join(tail))
-        time.sleep(0.5)
+    try:
+        while not _health(uri):
+            if server.poll() is not None or time.monotonic() > deadline:
+                tail = log_file.read_text(errors="replace").strip().splitlines()[-5:]
+                raise ServerError(f"mlflow server did not come up at {uri} (log {log_file}): " + " | ".join(tail))
+            time.sleep(0.5)
+    except BaseException:  # Ctrl-C too: its own session would outlive us, with no server.json to stop it by
+        _stop_process_group(server.pid)
+        raise
     return server.pid
 
 
-def _is_mlflow_server(pid: int) -> bool:
-    """server.json may outlive its server (a reboot): never signal a process that merely got its pid."""
+def _is_mlflow_server(pid: int, state_dir: Path) -> bool:
+    """This state directory's server: server.json may outlive it (a reboot), and a process that merely got
+    its pid must never be signalled."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return False
     except OSError:
         return _alive(pid)  # no /proc (macOS): trust the pid
-    return b"mlflow" in command and b"server" in command
+    return b"server" in command and str(state_dir / "artifacts").encode() in command
 
 
 def _stop_process_group(pid: int, grace: float = 20) -> None:
@@ -234,14 +273,21 @@ def _stop_process_group(pid: int, grace: float = 20) -> None:
         except ChildProcessError:
             pass
     if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended after all
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _stop_postgres(bin_dir: Path, as_user: str | None, data_dir: Path) -> None:
-    status = subprocess.run(_postgres_command(bin_dir, as_user, "pg_ctl", "-D", str(data_dir), "status"), capture_output=True)
-    if status.returncode == 0:  # running
-        _run(_postgres_command(bin_dir, as_user, "pg_ctl", "-D", str(data_dir), "-m", "fast", "-w", "stop"),
-             "stopping PostgreSQL")
+    if not data_dir.is_dir():
+        return
+    status = subprocess.run(
+        _postgres_command(bin_dir, as_user, "pg_ctl", "-D", str(data_dir), "status"), capture_output=True, text=True
+    )
+    if status.returncode == PG_CTL_NOT_RUNNING:
+        return
+    if status.returncode != 0:  # pg_ctl cannot tell: never report a server stopped that may still run
+        raise ServerError(f"cannot tell whether PostgreSQL in {data_dir} runs: {(status.stderr or status.stdout).strip()}")
+    _run(_postgres_command(bin_dir, as_user, "pg_ctl", "-D", str(data_dir), "-m", "fast", "-w", "stop"), "stopping PostgreSQL")
 
 
 def stop(state_dir: Path) -> bool:
@@ -250,7 +296,7 @@ def stop(state_dir: Path) -> bool:
     running = RunningServer.load(state_dir)
     if running is None:
         return False
-    if _is_mlflow_server(running.mlflow_pid):
+    if _is_mlflow_server(running.mlflow_pid, state_dir):
         _stop_process_group(running.mlflow_pid)
     _stop_postgres(Path(running.postgres_bin), running.as_user, state_dir / "postgres")
     (state_dir / RUNNING_FILE).unlink()

@@ -45,6 +45,16 @@ def addresses_in_ray_logs() -> set[str]:
     return {address for addresses in found for address in addresses}
 
 
+def listeners() -> set[tuple[str, str]]:
+    """(address, port) of every listening TCP socket on this machine."""
+    table = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
+    return {tuple(line.split()[3].rsplit(":", 1)) for line in table.splitlines()}
+
+
+def on_loopback(address: str) -> bool:
+    return address.removeprefix("[::ffff:").rstrip("]").startswith("127.") or address == "[::1]"
+
+
 def processes_named(name: str) -> set[int]:
     found = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout.split()
     return {int(pid) for pid in found}
@@ -62,8 +72,12 @@ def state_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def server(state_dir: Path) -> Iterator[tuple[tracking_server.RunningServer, Path]]:
+    before = listeners()
     running = tracking_server.start(state_dir, port=free_loopback_port(), database_port=free_loopback_port())
     try:
+        opened = listeners() - before
+        assert {port for _, port in opened} >= {str(running.database_port), running.tracking_uri.rsplit(":", 1)[1]}
+        assert all(on_loopback(address) for address, _ in opened), opened
         yield running, state_dir
     finally:
         tracking_server.stop(state_dir)
@@ -119,21 +133,24 @@ def test_a_ray_sweep_logs_over_http_to_a_tracking_server_on_postgresql(server, t
     assert_recorded_over_http(running, state_dir, tmp_path / "sweep", jobs=4)
     assert processes_named("raylet") <= rays_before  # the local Ray cluster ended with the sweep
     assert addresses_in_ray_logs() == {"127.0.0.1"}  # it lived on loopback, not the machine's address
-    assert not list((tmp_path / "sweep").rglob("*.db"))  # no job fell back to a sqlite file
+    assert not (tmp_path / "mlruns.sqlite").exists()  # no job fell back to $MLFLOW_TRACKING_URI's sqlite file
 
 
 @pytest.fixture
 def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A Ray cluster started apart from any sweep, as on a head node; stopped afterwards. Kept on loopback
-    by Ray's single-node switch, which the sweep then needs too, as it needs the cluster's token."""
+    """A Ray cluster started apart from any sweep, as on a head node, and stopped afterwards. Ray's
+    single-node switch keeps it on loopback (the sweep then needs the switch too)."""
     monkeypatch.setenv(RAY_SINGLE_NODE_SWITCH, "0")
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the token is in ~/.ray/auth_token, as on a head node
     ray, port = str(Path(sys.executable).parent / "ray"), free_loopback_port()
+    before = listeners()
     subprocess.run(
         [ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
         check=True, capture_output=True,
     )
     try:
+        opened = listeners() - before
+        assert (("127.0.0.1", str(port)) in opened or ("[::ffff:127.0.0.1]", str(port)) in opened), opened
+        assert all(on_loopback(address) for address, _ in opened), opened
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([ray, "stop", "--force"], check=True, capture_output=True)
@@ -141,8 +158,9 @@ def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_a_sweep_runs_on_an_existing_ray_cluster_given_its_address(server, ray_cluster, tmp_path):
+def test_a_sweep_runs_on_an_existing_ray_cluster_given_its_address(server, ray_cluster, tmp_path, monkeypatch):
     running, state_dir = server
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # a driver joins with the cluster's token (~/.ray/auth_token)
 
     done = ray_sweep(
         running, tmp_path / "sweep", f"hydra.launcher.ray.init.address={ray_cluster}", "target=sum,product",
@@ -164,6 +182,11 @@ def tags_of(run: dict) -> dict[str, str]:
 def test_stop_ends_postgres_and_the_mlflow_server_and_a_restart_keeps_the_runs(state_dir):
     first = tracking_server.start(state_dir, port=free_loopback_port(), database_port=free_loopback_port())
     created = rest(api(first), "/experiments/create", {"name": "kept"})["experiment_id"]
+    assert tracking_server.start(state_dir, port=free_loopback_port(), database_port=free_loopback_port()) == first
+    assert tracking_server.main(["status", "--dir", str(state_dir)]) == 0
+    for password in ("postgres-password", "mlflow-db-password"):
+        assert (state_dir / password).stat().st_mode & 0o777 == 0o600
+        assert (state_dir / password).read_bytes() not in Path(f"/proc/{first.mlflow_pid}/cmdline").read_bytes()
 
     assert tracking_server.stop(state_dir)
 
@@ -177,6 +200,7 @@ def test_stop_ends_postgres_and_the_mlflow_server_and_a_restart_keeps_the_runs(s
     finally:
         tracking_server.stop(state_dir)
     assert tracking_server.stop(state_dir) is False  # nothing left to stop
+    assert tracking_server.main(["status", "--dir", str(state_dir)]) == 1
 
 
 def launcher_config(target: str, address: str | None = None) -> DictConfig:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import sweep
 from pipeline.errors import TrackingError
-from pipeline.job import check_same_store_as_sweep
+from pipeline.job import check_this_host_reaches, run_target
 from pipeline.sweep import JOB_TAG, OVERRIDE_TAG_PREFIX, PARENT_TAG, SweepJob, SweepParent, SweepTracking, jobs_launched
 from pipeline.sweep_report import JobResult, SweepSummary
 from pipeline.tracking import Store, only_this_host_reaches
@@ -255,15 +255,24 @@ def test_a_job_whose_config_moves_it_to_another_experiment_fails_inside_its_swee
 
 def test_a_job_on_another_host_refuses_a_store_only_the_sweeps_host_reaches(monkeypatch):
     monkeypatch.setattr(socket, "gethostname", lambda: "worker-node")
-    on_driver_disk = Store("sqlite:////work/mlflow.db", "1")
-    server = Store("http://head-node:5000", "1")
+    parent = SweepParent("p", Store("sqlite:////work/mlflow.db", "1"), "driver-host")
 
     with pytest.raises(TrackingError, match="runs on worker-node, but its sweep records into sqlite:////work/mlflow.db, "
-                                          "which only driver-host reaches: on a cluster, record to an MLflow tracking"):
-        check_same_store_as_sweep(on_driver_disk, sweep_job_of(SweepParent("p", on_driver_disk, "driver-host")))
-    check_same_store_as_sweep(server, sweep_job_of(SweepParent("p", server, "driver-host")))  # every node reaches it
+                                            "which only driver-host reaches: on a cluster, record to an MLflow tracking"):
+        check_this_host_reaches("sqlite:////work/mlflow.db", parent)
+    check_this_host_reaches("http://head-node:5000", parent)  # every node reaches it
     monkeypatch.setattr(socket, "gethostname", lambda: "driver-host")
-    check_same_store_as_sweep(on_driver_disk, sweep_job_of(SweepParent("p", on_driver_disk, "driver-host")))
+    check_this_host_reaches("sqlite:////work/mlflow.db", parent)
+
+
+def test_a_job_on_another_host_fails_before_it_makes_a_store_of_its_own_there(run_config, mlflow_store, monkeypatch, tmp_path):
+    monkeypatch.setattr(socket, "gethostname", lambda: "worker-node")
+    parent = SweepParent("p", Store(mlflow_store, "1"), "driver-host")
+
+    with pytest.raises(TrackingError, match="runs on worker-node"):
+        run_target(run_config(*TINY), tmp_path, sweep_job_of(parent))
+
+    assert not Path(mlflow_store.removeprefix("sqlite:///")).exists()
 
 
 def sweep_job_of(parent: SweepParent) -> SweepJob:
@@ -273,7 +282,8 @@ def sweep_job_of(parent: SweepParent) -> SweepJob:
 @pytest.mark.parametrize(("uri", "only_this_host"), [
     ("sqlite:////work/mlflow.db", True), ("/work/mlruns", True), ("http://127.0.0.1:5000", True),
     ("http://localhost:5000", True), ("http://[::1]:5000", True), ("postgresql://u@127.0.0.1/mlflow", True),
-    ("http://head-node:5000", False), ("https://mlflow.example.org", False), ("databricks", False),
+    ("postgresql:///mlflow?host=/var/run/postgresql", True), ("http://head-node:5000", False),
+    ("https://mlflow.example.org", False), ("databricks", False), ("databricks-uc", False),
 ])
 def test_file_stores_and_loopback_servers_are_reached_from_this_host_only(uri, only_this_host):
     assert only_this_host_reaches(uri) is only_this_host
