@@ -28,10 +28,10 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipeline.config import PROJECT_ROOT
 from pipeline.errors import PipelineError
 from pipeline.files import read_json, write_json
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".tracking-server"
 DATABASE = "mlflow"
 DATABASE_OWNER = "mlflow"  # what mlflow server logs in as: no superuser
