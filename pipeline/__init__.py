@@ -1,4 +1,5 @@
 """toy-ann-lab: train tiny networks on functions with known answers and read the answer back from the weights."""
+
 import os
 
 # This project runs on CPUs: TensorFlow's C++ INFO and WARNING lines about missing CUDA drivers are noise.

@@ -1,28 +1,62 @@
-"""Configuration: one dataclass per conf/ group, and the one loader both doors validate through.
+"""Configuration: the enums, one dataclass per conf/ group, and the one loader both doors validate through.
 
-The values live in conf/ only; these schemas give them types and shape. The Hydra door
+The values live in conf/ only; these schemas give them types and shape, and this module imports no
+domain module: every other module depends on it, never the reverse. The Hydra door
 (`python -m pipeline.run`) composes `conf/config.yaml`: one target per run. The DVC door (`dvc repro`)
 reads `params.yaml`, which is `conf/pipeline.yaml` composed: every target. Both go through `_to_object`
 and the same checks before anything is drawn or logged.
 """
+
 from __future__ import annotations
 
 import enum
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.data import Dataset, PostDraws, draw_post_stream
 from pipeline.errors import ConfigError
-from pipeline.targets import COEFFICIENT_RULES, Space
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 MAX_VALUES_PER_SPLIT = 100_000_000
+
+
+class Dataset(enum.Enum):
+    """The two input distributions of the post; gamma's inputs are positive, so logs are defined."""
+
+    gaussian = "gaussian"
+    gamma = "gamma"
+
+    @property
+    def positive(self) -> bool:
+        return self is Dataset.gamma
+
+
+class Space(enum.Enum):
+    """Where the target is linear: in the inputs, or in their logs (the post's product trick)."""
+
+    linear = "linear"
+    log = "log"
+
+
+class Coefficients(enum.Enum):
+    """How a target's slope m and intercept c are chosen (core.targets holds each rule)."""
+
+    ones = "ones"  # sum and product: every input counts once, no constant
+    drawn = "drawn"  # the post's weighted sum + constant: m and c drawn from the data stream
+    mean = "mean"  # a mean (or, in log space, a geometric mean): each input weighs 1/n
+
+
+class Engine(enum.Enum):
+    """Who executes the training, never which algorithm: both take each epoch's row order from the same
+    seeded source. compiled: one XLA graph per epoch, ~100x faster; keras: the post's model.fit."""
+
+    compiled = "compiled"
+    keras = "keras"
 
 
 @dataclass
@@ -46,38 +80,18 @@ class DataConfig:
     gaussian: GaussianConfig = field(default_factory=GaussianConfig)
     gamma: GammaConfig = field(default_factory=GammaConfig)
 
-    def draw(self) -> PostDraws:
-        """The draws these settings describe (the post's, at the defaults)."""
-        return draw_post_stream(
-            seed=self.seed,
-            x_size=self.x_size,
-            n_train=self.n_train,
-            n_test=self.n_test,
-            gaussian_loc=self.gaussian.loc,
-            gaussian_scale=self.gaussian.scale,
-            gamma_shape=self.gamma.shape,
-            gamma_scale=self.gamma.scale,
-        )
-
 
 @dataclass
 class TargetConfig:
     name: str = MISSING
     dataset: Dataset = MISSING
     space: Space = MISSING
-    coefficients: str = MISSING  # a key of targets.COEFFICIENT_RULES
+    coefficients: Coefficients = MISSING
 
 
 @dataclass
 class ModelConfig:
     seed: int = MISSING
-
-
-class Engine(enum.Enum):
-    """compiled: the same SGD in one XLA graph per epoch, ~100x faster; keras: the post's model.fit."""
-
-    compiled = "compiled"
-    keras = "keras"
 
 
 @dataclass
@@ -96,7 +110,7 @@ class EvalConfig:
 
 @dataclass
 class TrackingConfig:
-    uri: Optional[str] = MISSING
+    uri: str | None = MISSING
     experiment: str = MISSING
 
 
@@ -138,9 +152,7 @@ class PipelineConfig:
 
     def run_config(self, target_name: str) -> RunConfig:
         if target_name not in self.targets:
-            raise ConfigError(
-                f"target {target_name!r} is not in params.yaml: choose one of {', '.join(sorted(self.targets))}"
-            )
+            raise ConfigError(f"target {target_name!r} is not in params.yaml: choose one of {', '.join(sorted(self.targets))}")
         return RunConfig(
             data=self.data,
             target=self.targets[target_name],
@@ -169,8 +181,6 @@ def _check_positive_finite(key: str, value: float) -> None:
 
 
 def validate_target(target: TargetConfig, key: str) -> None:
-    rules = ", ".join(sorted(COEFFICIENT_RULES))
-    _check(target.coefficients in COEFFICIENT_RULES, f"{key}.coefficients", target.coefficients, f"choose one of {rules}")
     if target.space is Space.log and not target.dataset.positive:
         raise ConfigError(
             f"{key}.space=log takes the log of the inputs, which needs positive data, "
@@ -178,9 +188,7 @@ def validate_target(target: TargetConfig, key: str) -> None:
         )
 
 
-def validate_shared(
-    data: DataConfig, train: TrainConfig, eval_: EvalConfig, tracking: TrackingConfig
-) -> None:
+def validate_shared(data: DataConfig, train: TrainConfig, eval_: EvalConfig, tracking: TrackingConfig) -> None:
     _check_seed("data.seed", data.seed)
     for key in ("x_size", "n_train", "n_test"):
         _check_positive_int(f"data.{key}", getattr(data, key))
@@ -240,7 +248,7 @@ def validate_pipeline(pipeline: PipelineConfig) -> PipelineConfig:
     return pipeline
 
 
-def _to_object(cfg: DictConfig, schema: type) -> Any:
+def _to_object(cfg: DictConfig | ListConfig, schema: type) -> Any:
     """Merge onto the schema and build the dataclasses; type errors become one-line ConfigErrors."""
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), cfg))
@@ -270,13 +278,17 @@ def load_pipeline_config(params_path: Path) -> PipelineConfig:
     """The DVC door: params.yaml, typed and validated."""
     path = Path(params_path)
     if not path.is_file():
-        raise ConfigError(f"{path} not found: compose it from conf/ with `python -m pipeline.compose`")
+        raise ConfigError(f"{path} not found: compose it from conf/ with `python -m pipeline.stages.compose`")
     return validate_pipeline(_to_object(OmegaConf.load(path), PipelineConfig))
 
 
 def to_plain(config: Any) -> dict[str, Any]:
-    """A dataclass config as plain YAML-able values (enums as their names)."""
-    return OmegaConf.to_container(OmegaConf.structured(config), enum_to_str=True)
+    """A config (a dataclass, or one Hydra composed) as plain YAML-able values, resolved, enums as their names."""
+    container = config if isinstance(config, (DictConfig, ListConfig)) else OmegaConf.structured(config)
+    plain = OmegaConf.to_container(container, resolve=True, enum_to_str=True)
+    if not isinstance(plain, dict):
+        raise ConfigError(f"a configuration must be a mapping of settings, not {type(plain).__name__}")
+    return {str(key): value for key, value in plain.items()}
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

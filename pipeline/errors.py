@@ -1,7 +1,5 @@
 """The failures a user can fix: each message is one line that says what is wrong and what to do."""
 
-FAILURE_TAG = "failure.reason"  # the MLflow tag holding why a FAILED run failed
-
 
 class PipelineError(Exception):
     """A failure the user can fix; the doors print its message as one line and exit 2."""
@@ -9,10 +7,6 @@ class PipelineError(Exception):
 
 class ConfigError(PipelineError, ValueError):
     """A bad configuration value; the message names the key, the value and what is allowed."""
-
-
-class Interrupted(PipelineError):
-    """Ctrl-C or SIGTERM stopped the work: recorded as the reason of a KILLED run."""
 
 
 class TrackingError(PipelineError):

@@ -1,37 +1,55 @@
 """The Hydra door's job: draw the post's stream in memory, train, evaluate, record one MLflow run.
 
-The job's model, weights and loss history also land in its Hydra output directory.
+Kept apart from `pipeline.run`, which imports it only once the config is valid: TensorFlow, scikit-learn
+and MLflow take seconds to load, a bad value is reported in about one. The job's model, weights and loss
+history also land in its Hydra output directory.
 """
+
 from __future__ import annotations
 
 import socket
 from pathlib import Path
 
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, to_plain
+from pipeline.core.draws import draw_post_stream
+from pipeline.core.evaluation import Evaluation, evaluate_training
+from pipeline.core.targets import target_problem
+from pipeline.core.training import train_network
+from pipeline.environment import Environment
 from pipeline.errors import ConfigError, TrackingError
-from pipeline.evaluation import Evaluation
-from pipeline.recording import evaluate_and_record
-from pipeline.sweep import SweepJob, SweepParent
-from pipeline.targets import target_problem
-from pipeline.tracking import Store, only_this_host_reaches, prepare_store, resolve_tracking_uri
-from pipeline.training import train_target
+from pipeline.failures import FailurePath
+from pipeline.files.records import save_training
+from pipeline.tracking.runs import RunRecorder, open_store
+from pipeline.tracking.store import Store, only_this_host_reaches, resolve_tracking_uri
+from pipeline.tracking.sweep import SweepJob, SweepParent
 
 
-def run_target(run: RunConfig, out_dir: Path, sweep_job: SweepJob | None = None) -> tuple[str, list[Evaluation]]:
+def job_store(run: RunConfig, environment: Environment, sweep_job: SweepJob | None) -> Store:
+    """The one store this job records into, resolved and opened before any work, so an unusable store
+    fails now, not after the training. In a sweep: its parent's, checked before it is touched."""
+    uri = resolve_tracking_uri(run.tracking.uri, environment)
+    if sweep_job is None:
+        return open_store(uri, run.tracking.experiment)
+    check_this_host_reaches(uri, sweep_job.parent)  # on another host it would be another store
+    store = open_store(uri, run.tracking.experiment)
+    check_same_store_as_sweep(store, sweep_job)
+    return store
+
+
+def run_target(
+    run: RunConfig, out_dir: Path, store: Store, failures: FailurePath, sweep_job: SweepJob | None = None
+) -> tuple[str, list[Evaluation]]:
     """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first.
     In a sweep, the run is recorded as the job's child of the sweep's parent run."""
-    if sweep_job is not None:  # before the store is touched: on another host it would be another store
-        check_this_host_reaches(resolve_tracking_uri(run.tracking.uri), sweep_job.parent)
-    store = prepare_store(run.tracking)  # an unusable store fails now, not after the training
-    if sweep_job is not None:
-        check_same_store_as_sweep(store, sweep_job)
-    draws = run.data.draw()
-    target = run.target
-    problem = target_problem(draws.splits[target.dataset], draws.coefficients, target.coefficients, target.space)
-    model_file, records = train_target(run, problem, out_dir)
-    if sweep_job is None:
-        return evaluate_and_record(run, problem, records, model_file)
-    return evaluate_and_record(run, problem, records, model_file, sweep_job.tags(), sweep_job.run_name())
+    draws = draw_post_stream(run.data)
+    problem = target_problem(run.target, draws.splits[run.target.dataset], draws.coefficients)
+    placement = (sweep_job.tags(), sweep_job.run_name()) if sweep_job else (None, None)
+    recorder = RunRecorder(store, run.target.name, to_plain(run), *placement)
+    failures.record = recorder.fail  # from here on a failure is this run's
+    result = train_network(problem, run.model, run.train)
+    model_file = save_training(result, out_dir)
+    evaluations = evaluate_training(result.records, problem, atol=run.eval.atol, lr=run.train.lr)
+    return recorder.record(result.records, model_file, evaluations, run.model.seed), evaluations
 
 
 def check_this_host_reaches(uri: str, parent: SweepParent) -> None:
@@ -42,7 +60,7 @@ def check_this_host_reaches(uri: str, parent: SweepParent) -> None:
         raise TrackingError(
             f"this job runs on {host}, but its sweep records into {uri}, which only {parent.host} reaches: "
             "on a cluster, record to an MLflow tracking server every node reaches "
-            "(tracking=server tracking.uri=http://<server host>:<port>; README, Scaling out)"
+            "(tracking=server tracking.uri=http://<server host>:<port>; docs/scaling-out.md)"
         )
 
 

@@ -4,17 +4,16 @@ or a sweep, `python -m pipeline.run -m target=sum,weighted_sum,product`.
 Only the config machinery is imported up front, so a bad value is reported in about a second,
 before TensorFlow, scikit-learn and MLflow (several seconds) are loaded.
 
-A single run that fails stops with one line and exit code 2 (a divergence is recorded as a FAILED run).
-In a sweep every failure is recorded as a FAILED child with its reason and the sweep goes on; the
-sweep's summary counts the failures and the command then exits non-zero (see `pipeline.sweep`).
-Ctrl-C or SIGTERM records the job KILLED and exits 130.
+Failures take `pipeline.failures`' one path: a single run that fails stops with one line and exit code 2
+(a divergence is recorded as a FAILED run); in a sweep every failure is recorded as a FAILED child with
+its reason and the sweep goes on, its summary counts the failures and the command then exits 1 (see
+`pipeline.tracking.sweep`). Ctrl-C or SIGTERM records the job KILLED and exits 130.
 """
+
 from __future__ import annotations
 
-import logging
 import os
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,15 +22,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config import RunConfig, flatten, to_plain, to_run_config
-from pipeline.errors import Interrupted, PipelineError, TrackingError, TrainingDiverged
-from pipeline.interrupts import interrupt_on_signals
-from pipeline.sweep import SweepJob, current_sweep_job
+from pipeline.config import to_plain, to_run_config
+from pipeline.environment import Environment
+from pipeline.errors import ConfigError
+from pipeline.failures import FailurePath, interrupt_on_signals
+from pipeline.tracking.sweep import SweepJob, current_sweep_job
 
 if TYPE_CHECKING:
-    from pipeline.evaluation import Evaluation
+    from pipeline.core.evaluation import Evaluation
 
-log = logging.getLogger(__name__)
+RERUN_HINT = "a rerun starts afresh"
 
 
 def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
@@ -54,60 +54,27 @@ def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
     return "\n".join(lines)
 
 
-def record_failed_job(
-    cfg: DictConfig, run: RunConfig | None, error: BaseException, sweep_job: SweepJob | None, status: str = "FAILED"
-) -> str:
-    """The failed (or, with status KILLED, interrupted) job as an MLflow run that says why: in its sweep,
-    or on its own."""
-    from pipeline.recording import record_failed_target, record_failure
+def _record_in_sweep(failures: FailurePath, sweep_job: SweepJob, cfg: DictConfig) -> None:
+    """A sweep's job records every failure, a bad value included, as its child run: set before the config
+    is even checked, with the config as composed."""
+    from pipeline.tracking.runs import RunRecorder
 
-    if sweep_job is None:
-        return record_failed_target(run, error, status)
-    params = flatten(to_plain(run) if run else OmegaConf.to_container(cfg, resolve=True))
-    tags = {**sweep_job.tags(), "target": str(OmegaConf.select(cfg, "target.name"))}
-    return record_failure(sweep_job.parent.store, sweep_job.run_name(), params, error, tags, status)
-
-
-def record_or_warn(
-    cfg: DictConfig, run: RunConfig | None, error: BaseException, sweep_job: SweepJob | None, status: str = "FAILED"
-) -> None:
-    """Record the failure unless it is recorded already (it struck while its run was being written) or
-    the store is what failed; if recording fails too, say so in one line and keep the first failure."""
-    if getattr(error, "recorded", False) or isinstance(error, TrackingError):
-        return
-    try:
-        record_failed_job(cfg, run, error, sweep_job, status)
-    except Exception as also:
-        reason = f"{type(also).__name__}: {also}".splitlines()[0]
-        print(f"error: the failure could not be recorded in MLflow either ({reason})", file=sys.stderr)
+    target = str(OmegaConf.select(cfg, "target.name"))
+    recorder = RunRecorder(sweep_job.parent.store, target, to_plain(cfg), sweep_job.tags(), sweep_job.run_name())
+    failures.record = recorder.fail
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    sweep_job, run = current_sweep_job(), None
-    try:
+    sweep_job = current_sweep_job()
+    with FailurePath(RERUN_HINT, keep_going=sweep_job is not None) as failures:
+        if sweep_job is not None:
+            _record_in_sweep(failures, sweep_job, cfg)
         run = to_run_config(cfg)
-        from pipeline.job import run_target  # the heavy imports, only once the config is valid
+        from pipeline.job import job_store, run_target  # the heavy imports, only once the config is valid
 
-        run_id, evaluations = run_target(run, Path(HydraConfig.get().runtime.output_dir), sweep_job)
-    except PipelineError as error:
-        if sweep_job is not None or isinstance(error, TrainingDiverged):
-            record_or_warn(cfg, run, error, sweep_job)
-        print(f"error: {error}", file=sys.stderr)
-        if sweep_job is None:
-            sys.exit(2)
-    except Exception as error:
-        if sweep_job is None:
-            raise  # a bug, not a failure the user can fix: the traceback is the report
-        log.exception("job %d failed", sweep_job.number)  # the rest of the sweep goes on
-        record_or_warn(cfg, run, error, sweep_job)
-    except KeyboardInterrupt as interruption:
-        if getattr(interruption, "recorded", False):
-            raise
-        if run is not None or sweep_job is not None:
-            record_or_warn(cfg, run, Interrupted(f"interrupted by {interruption or 'SIGINT'}"), sweep_job, "KILLED")
-        raise  # ends a sweep too
-    else:
+        store = job_store(run, Environment.read(), sweep_job)
+        run_id, evaluations = run_target(run, Path(HydraConfig.get().runtime.output_dir), store, failures, sweep_job)
         print(describe(run.target.name, run_id, evaluations))
 
 
@@ -126,11 +93,8 @@ def composition_error_line(error: HydraException) -> str:
 if __name__ == "__main__":
     interrupt_on_signals()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra then raises its errors for us to report
-    try:
-        main()
-    except KeyboardInterrupt as interruption:
-        print(f"error: interrupted by {interruption or 'SIGINT'}: a rerun starts afresh", file=sys.stderr)
-        sys.exit(130)
-    except HydraException as error:
-        print(f"error: {composition_error_line(error)}", file=sys.stderr)
-        sys.exit(2)
+    with FailurePath(RERUN_HINT):
+        try:
+            main()
+        except HydraException as error:
+            raise ConfigError(composition_error_line(error)) from None

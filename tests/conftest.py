@@ -1,25 +1,21 @@
-"""Shared fixtures: the real conf/ composed and shrunk, and a private MLflow store for every test."""
+"""Shared fixtures: the real conf/ composed and shrunk, a private MLflow store for every test, and a fresh
+copy of the project for the tests that run it as a user does. Helpers that are not fixtures: tests/helpers.py."""
+
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import shutil
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
-from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
 
-from pipeline.config import CONF_DIR, PROJECT_ROOT, RunConfig, to_run_config
+from pipeline.config import PROJECT_ROOT, RunConfig, to_run_config
+from tests.helpers import compose_config, copy_project
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Small enough to train in seconds, large enough that the learning test can recover the relations.
-TINY = ("data.n_train=256", "data.n_test=64", "train.epochs=2", "train.batch_size=32")
-
-
-def compose_config(overrides: Sequence[str] = ()) -> object:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 @pytest.fixture
@@ -34,14 +30,48 @@ def run_config() -> Callable[..., RunConfig]:
 
 @pytest.fixture(autouse=True)
 def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test gets its own sqlite store, so nothing leaks between tests or into the project's."""
+    """Every test gets its own sqlite store, so nothing leaks between tests or into the project's. The code
+    never sets MLflow's process-wide URI: the doors read it from the environment, and tests that read runs
+    name this store (MlflowClient(tracking_uri=mlflow_store))."""
     uri = f"sqlite:///{tmp_path / 'mlruns.sqlite'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("DVC_ROOT", raising=False)  # set when the suite itself runs under DVC
-    mlflow.set_tracking_uri(uri)  # an earlier test's in-process run set it to that test's store
+    for dvc_variable in ("DVC_ROOT", "DVC_EXP_NAME"):  # set when the suite itself runs under DVC
+        monkeypatch.delenv(dvc_variable, raising=False)
     return uri
+
+
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new MLflow sqlite store with its tables made: MLflow's migrations take about a second per store."""
+    database = tmp_path_factory.mktemp("store-template") / "mlruns.sqlite"
+    MlflowClient(tracking_uri=f"sqlite:///{database}").search_experiments()
+    return database
+
+
+@pytest.fixture
+def ready_store(mlflow_store: str, store_template: Path) -> str:
+    """The test's private store (mlflow_store), as new as MLflow makes one but with its tables already made:
+    for the tests that record runs in this process. Tests of what happens on a store that does not exist yet
+    use mlflow_store alone."""
+    shutil.copyfile(store_template, mlflow_store.removeprefix("sqlite:///"))
+    return mlflow_store
 
 
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+@pytest.fixture
+def project_copy(project_root: Path, tmp_path: Path) -> Path:
+    """The project as a clean clone has it, committed in a new repository under tmp_path."""
+    return copy_project(project_root, tmp_path / "project")
+
+
+@pytest.fixture
+def restored_signals() -> Iterator[None]:
+    """For a test that installs the doors' signal handlers in pytest's own process: the old ones come back."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)

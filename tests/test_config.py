@@ -6,10 +6,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from pipeline.compose import check_params_current, compose_pipeline
-from pipeline.config import ConfigError, flatten, load_pipeline_config, to_plain
-from pipeline.data import Dataset
-from pipeline.targets import Space
+from pipeline.config import Coefficients, ConfigError, Dataset, Space, flatten, load_pipeline_config, to_plain
+from pipeline.stages import compose
+from pipeline.stages.compose import check_params_current, compose_pipeline
 
 
 def test_default_run_is_the_posts_sum_at_the_posts_settings(run_config):
@@ -23,7 +22,7 @@ def test_default_run_is_the_posts_sum_at_the_posts_settings(run_config):
 
 def test_product_target_selects_gamma_data_in_log_space(run_config):
     run = run_config("target=product")
-    assert (run.target.dataset, run.target.space, run.target.coefficients) == (Dataset.gamma, Space.log, "ones")
+    assert (run.target.dataset, run.target.space, run.target.coefficients) == (Dataset.gamma, Space.log, Coefficients.ones)
 
 
 def test_overrides_reach_the_typed_config(run_config):
@@ -65,7 +64,7 @@ def test_bad_value_fails_with_one_line_naming_the_key(run_config, override, key)
 
 
 def test_product_on_gaussian_data_names_the_fix(run_config):
-    with pytest.raises(ConfigError, match="use target.dataset=gamma"):
+    with pytest.raises(ConfigError, match=r"use target\.dataset=gamma"):
         run_config("target=product", "target.dataset=gaussian")
 
 
@@ -112,12 +111,12 @@ def test_pipeline_config_rejects_bad_params_with_the_same_message_as_the_hydra_d
 def test_pipeline_target_name_must_match_its_key(tmp_path):
     write_params(tmp_path, "targets.sum.name", "total")
 
-    with pytest.raises(ConfigError, match="targets.sum.name='total'"):
+    with pytest.raises(ConfigError, match=r"targets\.sum\.name='total'"):
         load_pipeline_config(tmp_path / "params.yaml")
 
 
 def test_missing_params_file_says_how_to_make_it(tmp_path):
-    with pytest.raises(ConfigError, match="pipeline.compose"):
+    with pytest.raises(ConfigError, match=r"compose it from conf/ with `python -m pipeline\.stages\.compose`"):
         load_pipeline_config(tmp_path / "params.yaml")
 
 
@@ -141,12 +140,53 @@ def test_a_new_linear_target_is_just_a_config_file(run_config):
         "name": "geometric_mean",
         "dataset": Dataset.gamma,
         "space": Space.log,
-        "coefficients": "mean",
+        "coefficients": Coefficients.mean,
     }
 
 
-def test_params_composed_from_conf_pass_the_staleness_check():
-    check_params_current(compose_pipeline())
+# conf/pipeline.yaml composed, written out by hand: the post's settings, its three targets, the DVC paths.
+PIPELINE_PARAMS = {
+    "data.seed": 42,
+    "data.x_size": 5,
+    "data.n_train": 100_000,
+    "data.n_test": 10_000,
+    "data.gaussian.loc": 0.0,
+    "data.gaussian.scale": 1.0,
+    "data.gamma.shape": 1.0,
+    "data.gamma.scale": 1.0,
+    "model.seed": 42,
+    "train.engine": "compiled",
+    "train.inits": 1,
+    "train.epochs": 1000,
+    "train.batch_size": 128,
+    "train.lr": 0.003,
+    "eval.atol": 0.001,
+    "tracking.uri": None,
+    "tracking.experiment": "toy-ann",
+    **{
+        f"targets.{name}.{key}": value
+        for name, target in {
+            "sum": {"dataset": "gaussian", "space": "linear", "coefficients": "ones"},
+            "weighted_sum": {"dataset": "gaussian", "space": "linear", "coefficients": "drawn"},
+            "product": {"dataset": "gamma", "space": "log", "coefficients": "ones"},
+        }.items()
+        for key, value in {"name": name, **target}.items()
+    },
+    **{f"paths.{key}": key for key in ("data", "models", "metrics", "plots", "reports", "evaluations")},
+}
+
+
+def test_params_written_by_compose_are_the_posts_settings_and_pass_the_staleness_check(tmp_path, monkeypatch, capsys):
+    params_file = tmp_path / "params.yaml"
+    monkeypatch.setattr(compose, "PARAMS_FILE", params_file)
+
+    compose.main()  # `python -m pipeline.stages.compose`
+    params = OmegaConf.to_container(OmegaConf.load(params_file))  # as a stage reads it back
+
+    assert flatten(params) == PIPELINE_PARAMS
+    assert list(params["targets"]) == ["sum", "weighted_sum", "product"]
+    check_params_current(params)
+    assert capsys.readouterr().out == f"wrote {params_file} from conf/pipeline.yaml\n"
 
 
 def test_params_that_differ_from_conf_are_refused_naming_the_key_and_the_fix():
@@ -157,10 +197,10 @@ def test_params_that_differ_from_conf_are_refused_naming_the_key_and_the_fix():
         check_params_current(params)
 
     message = str(error.value)
-    assert "train.epochs: 7 in params.yaml, 1000 in conf/" in message and "python -m pipeline.compose" in message
+    assert "train.epochs: 7 in params.yaml, 1000 in conf/" in message and "python -m pipeline.stages.compose" in message
 
 
 def test_several_initialisations_need_the_compiled_engine(run_config):
     assert run_config("train.inits=64").train.inits == 64
-    with pytest.raises(ConfigError, match="train.inits=2 is not allowed: more than 1 needs train.engine=compiled"):
+    with pytest.raises(ConfigError, match=r"train\.inits=2 is not allowed: more than 1 needs train\.engine=compiled"):
         run_config("train.inits=2", "train.engine=keras")

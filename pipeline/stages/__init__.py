@@ -1,55 +1,77 @@
-"""The DVC door: one module per stage of dvc.yaml, each a thin edge that reads params.yaml and files."""
+"""The DVC door: one module per stage of dvc.yaml, each a thin edge that reads params.yaml and files, calls
+the core, and writes files (and, evaluating, the MLflow run)."""
+
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
 from omegaconf import OmegaConf
 
-from pipeline.compose import PARAMS_FILE, check_params_current
-from pipeline.config import PipelineConfig, load_pipeline_config
-from pipeline.data import coefficients_path, dataset_path, load_coefficients, load_split
-from pipeline.errors import ConfigError, PipelineError
-from pipeline.interrupts import interrupt_on_signals
-from pipeline.targets import TargetProblem, target_problem
+from pipeline.config import PipelineConfig, RunConfig, load_pipeline_config, to_plain
+from pipeline.core.targets import TargetProblem, target_problem
+from pipeline.environment import Environment
+from pipeline.errors import ConfigError, DataError
+from pipeline.failures import FailurePath, RecordFailure, interrupt_on_signals
+from pipeline.files.data import load_coefficients, load_split
+from pipeline.files.layout import PARAMS_FILE, Layout
+from pipeline.stages.compose import check_params_current
+from pipeline.tracking.store import resolve_tracking_uri
+
+RERUN_HINT = "`dvc repro` reruns the stage"
 
 
-def run_stage(stage: Callable[[PipelineConfig, list[str]], None]) -> None:
-    """Configure logging, load and check params.yaml, run the stage; a failure the user can fix ends in
-    one line on stderr and exit code 2, an interruption (Ctrl-C, SIGTERM) in one line and 130."""
+@dataclass
+class Stage:
+    """One stage's process: its typed params, where its files are, its environment, its argument, and the
+    failure path it runs in."""
+
+    pipeline: PipelineConfig
+    layout: Layout
+    environment: Environment
+    failures: FailurePath
+    args: list[str]
+
+    def target_run(self) -> RunConfig:
+        """The run of the target a per-target stage is given: its one argument, a key of `targets`."""
+        if len(self.args) != 1:
+            raise ConfigError(f"expected one target name, one of {', '.join(self.pipeline.targets)}; got {self.args}")
+        return self.pipeline.run_config(self.args[0])  # names the allowed targets if it is not one
+
+    def problem(self, run: RunConfig) -> TargetProblem:
+        """A target's training problem from the files the generate stage wrote."""
+        x_size = self.pipeline.data.x_size
+        split = load_split(self.layout.dataset(run.target.dataset), x_size)
+        drawn = load_coefficients(self.layout.coefficients(), x_size)
+        return target_problem(run.target, split, drawn)
+
+    def tracking_uri(self, run: RunConfig) -> str:
+        return resolve_tracking_uri(run.tracking.uri, self.environment)
+
+
+def record_failure_lazily(uri: str, run: RunConfig) -> RecordFailure:
+    """A failed run recorder that loads MLflow only if there is a failure to record."""
+
+    def record(error: BaseException, status: str) -> None:
+        from pipeline.tracking.runs import RunRecorder, open_store
+
+        RunRecorder(open_store(uri, run.tracking.experiment), run.target.name, to_plain(run)).fail(error, status)
+
+    return record
+
+
+def run_stage(stage: Callable[[Stage], None]) -> None:
+    """Configure logging, load and check params.yaml, run the stage in the failure path."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     interrupt_on_signals()
-    try:
+    with FailurePath(RERUN_HINT) as failures:
+        environment = Environment.read()
         pipeline = load_pipeline_config(PARAMS_FILE)
-        if "DVC_EXP_NAME" not in os.environ:  # `dvc exp run` composed params.yaml itself, -S overrides included
-            check_params_current(OmegaConf.to_container(OmegaConf.load(PARAMS_FILE)))
-        stage(pipeline, sys.argv[1:])
-    except PipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except FileNotFoundError as error:
-        print(f"error: {error.filename} is missing: run `dvc repro`, which recreates what the stages write", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt as interruption:  # every output is written atomically: nothing half-written stays
-        print(f"error: interrupted by {interruption or 'SIGINT'}: `dvc repro` reruns the stage", file=sys.stderr)
-        sys.exit(130)
-
-
-def load_problem(pipeline: PipelineConfig, target_name: str) -> TargetProblem:
-    """A target's training problem from the files the generate stage wrote."""
-    target = pipeline.run_config(target_name).target
-    data_dir = Path(pipeline.paths.data)
-    split = load_split(dataset_path(data_dir, target.dataset), pipeline.data.x_size)
-    drawn = load_coefficients(coefficients_path(data_dir), pipeline.data.x_size)
-    return target_problem(split, drawn, target.coefficients, target.space)
-
-
-def target_argument(pipeline: PipelineConfig, args: list[str]) -> str:
-    """The one argument of a per-target stage: a key of params.yaml's `targets`."""
-    if len(args) != 1:
-        raise ConfigError(f"expected one target name, one of {', '.join(pipeline.targets)}; got {args}")
-    pipeline.run_config(args[0])  # names the allowed targets if it is not one
-    return args[0]
+        if environment.dvc_experiment is None:  # `dvc exp run` composed params.yaml itself, -S overrides included
+            check_params_current(to_plain(OmegaConf.load(PARAMS_FILE)))
+        try:
+            stage(Stage(pipeline, Layout(pipeline.paths), environment, failures, sys.argv[1:]))
+        except FileNotFoundError as error:
+            raise DataError(f"{error.filename} is missing: run `dvc repro`, which recreates what the stages write") from None

@@ -1,36 +1,39 @@
-"""Stage `evaluate@<target>`: score the saved weights, write the DVC metrics, record the MLflow run.
+"""Stage `evaluate@<target>`: score the saved weights, record the MLflow run, write the DVC metrics.
 
 Each evaluation records one complete run (config, loss history, weights, model, evaluation), so
-re-evaluating with another eval.atol adds a run instead of rewriting an earlier one.
+re-evaluating with another eval.atol adds a run instead of rewriting an earlier one. A network whose test
+MSE overflows is recorded FAILED and writes no metrics.
 """
+
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from pipeline.config import PipelineConfig
-from pipeline.errors import TrainingDiverged
-from pipeline.evaluation import inits_summary
-from pipeline.files import write_json
-from pipeline.records import MODEL_FILE, load_records
-from pipeline.recording import evaluate_and_record, record_failed_target
-from pipeline.stages import load_problem, run_stage, target_argument
+from pipeline.config import to_plain
+from pipeline.core.evaluation import evaluate_training, inits_summary
+from pipeline.files.atomic import write_json
+from pipeline.files.layout import MODEL_FILE
+from pipeline.files.records import load_records
+from pipeline.stages import Stage, run_stage
+from pipeline.tracking.runs import RunRecorder, open_store
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(pipeline: PipelineConfig, args: list[str]) -> None:
-    name = target_argument(pipeline, args)
-    model_dir, run = Path(pipeline.paths.models) / name, pipeline.run_config(name)
-    try:
-        run_id, evaluations = evaluate_and_record(run, load_problem(pipeline, name), load_records(model_dir), model_dir / MODEL_FILE)
-    except TrainingDiverged as diverged:  # a network whose test MSE overflows: FAILED, and no metrics
-        record_failed_target(run, diverged)
-        raise
+def evaluate(stage: Stage) -> None:
+    run = stage.target_run()
+    name, model_dir = run.target.name, stage.layout.model_dir(run.target.name)
+    problem, records = stage.problem(run), load_records(model_dir)
+    recorder = RunRecorder(open_store(stage.tracking_uri(run), run.tracking.experiment), name, to_plain(run))
+    stage.failures.record = recorder.fail
+    evaluations = evaluate_training(records, problem, atol=run.eval.atol, lr=run.train.lr)
+    run_id = recorder.record(records, model_dir / MODEL_FILE, evaluations, run.model.seed)
     evaluation = evaluations[0]
-    write_json(Path(pipeline.paths.metrics) / f"{name}.json", evaluation.metrics() | inits_summary(evaluations))
-    write_json(Path(pipeline.paths.evaluations) / f"{name}.json", evaluation.to_dict())
-    log.info("%s: test MSE %.3g, relations hold: %s (MLflow run %s)", name, evaluation.test_mse, evaluation.relations_hold, run_id)
+    write_json(stage.layout.metrics(name), evaluation.metrics() | inits_summary(evaluations))
+    write_json(stage.layout.evaluation(name), evaluation.to_dict())
+    log.info(
+        "%s: test MSE %.3g, relations hold: %s (MLflow run %s)", name, evaluation.test_mse, evaluation.relations_hold, run_id
+    )
 
 
 if __name__ == "__main__":

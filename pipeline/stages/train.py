@@ -1,30 +1,25 @@
-"""Stage `train@<target>`: fit the network; save the model, its training record and the loss curve data."""
+"""Stage `train@<target>`: fit the network; save the model, its training record and the loss curve data.
+
+MLflow is loaded only to record a failure: the evaluate stage records the run."""
+
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipeline.config import PipelineConfig
-from pipeline.errors import TrainingDiverged
-from pipeline.files import write_text
-from pipeline.report import loss_csv
-from pipeline.stages import load_problem, run_stage, target_argument
-from pipeline.tracking import prepare_store
-from pipeline.training import train_target
+from pipeline.core.training import train_network
+from pipeline.files.atomic import write_text
+from pipeline.files.records import loss_csv, save_training
+from pipeline.stages import Stage, record_failure_lazily, run_stage
+from pipeline.tracking.store import check_reachable
 
 
-def train(pipeline: PipelineConfig, args: list[str]) -> None:
-    name = target_argument(pipeline, args)
-    run = pipeline.run_config(name)
-    problem = load_problem(pipeline, name)
-    prepare_store(run.tracking)  # the evaluate stage records the run: fail now, not after the training
-    try:
-        _, records = train_target(run, problem, Path(pipeline.paths.models) / name)
-    except TrainingDiverged as diverged:  # no model, so no evaluate stage: the FAILED run is recorded here
-        from pipeline.recording import record_failed_target
-
-        record_failed_target(run, diverged)
-        raise
-    write_text(Path(pipeline.paths.plots) / "loss" / f"{name}.csv", loss_csv(records[0].loss_history))
+def train(stage: Stage) -> None:
+    run = stage.target_run()
+    problem = stage.problem(run)
+    uri = stage.tracking_uri(run)
+    check_reachable(uri)  # the evaluate stage records the run: fail now, not after the training
+    stage.failures.record = record_failure_lazily(uri, run)
+    result = train_network(problem, run.model, run.train)
+    save_training(result, stage.layout.model_dir(run.target.name))
+    write_text(stage.layout.loss_csv(run.target.name), loss_csv(result.record.loss_history))
 
 
 if __name__ == "__main__":

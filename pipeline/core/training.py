@@ -1,0 +1,91 @@
+"""Training the network: the post's minibatch SGD on MSE by either engine, from the seed's initialisation
+(and, with `train.inits` > 1, from the next seeds' alongside it), watched for divergence. Saves nothing."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import keras
+from tqdm import tqdm
+
+from pipeline.config import Engine, ModelConfig, TrainConfig
+from pipeline.core.engines import EpochResult, batch_orders, keras_epochs, sgd_epochs
+from pipeline.core.network import build_network, network_weights, set_network_weights
+from pipeline.core.targets import TargetProblem
+from pipeline.core.weights import NetworkWeights, TrainingRecord
+from pipeline.errors import TrainingDiverged
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingResult:
+    model: keras.Model  # holds the primary network: the one initialised from the seed itself
+    records: list[TrainingRecord]  # one per initialisation, the primary first
+
+    @property
+    def record(self) -> TrainingRecord:
+        return self.records[0]
+
+
+def _progress_bar(epochs: int) -> tqdm:
+    """Epoch, loss and time left on a terminal, at most four updates a second; nothing when stderr is not
+    a terminal (logs, CI, DVC piped), where one line at the end says how training went."""
+    return tqdm(total=epochs, desc="training", unit="epoch", mininterval=0.25, disable=None, file=sys.stderr)
+
+
+def _run_epochs(
+    epochs: int, initials: list[NetworkWeights], results: Iterator[EpochResult]
+) -> tuple[list[NetworkWeights], list[list[float]]]:
+    """Every network's last weights and loss history; stops when the primary's loss stops being finite."""
+    weights: list[NetworkWeights] = initials
+    losses: list[list[float]] = [[] for _ in initials]
+    with _progress_bar(epochs) as bar:
+        for epoch_weights, epoch_losses in results:
+            weights = epoch_weights
+            for history, loss in zip(losses, epoch_losses, strict=True):
+                history.append(float(loss))
+            bar.set_postfix(loss=losses[0][-1], refresh=False)
+            bar.update()
+            if not math.isfinite(losses[0][-1]):
+                break
+    return weights, losses
+
+
+def train_network(problem: TargetProblem, model: ModelConfig, train: TrainConfig) -> TrainingResult:
+    """SGD(train.lr) on MSE, `train.epochs` passes of batches of `train.batch_size` in the orders drawn from
+    model.seed, from that seed's initialisation and, with `train.inits` > 1 (compiled engine), from those of
+    seeds model.seed+1, model.seed+2, ... alongside it, on the same batches."""
+    z, y = problem.z_train, problem.y_train
+    x_size = z.shape[1]
+    initials = [network_weights(build_network(x_size, model.seed + k)) for k in range(1, train.inits)]
+    network = build_network(x_size, model.seed)  # built last: Keras's global seed is then the primary's
+    initials.insert(0, network_weights(network))
+    orders = batch_orders(len(z), train.epochs, model.seed)
+    log.info(
+        "training %d epochs on %d rows (%s engine, %d initialisations)", train.epochs, len(z), train.engine.value, train.inits
+    )
+    start = time.monotonic()
+    if train.engine is Engine.keras:
+        epochs = keras_epochs(network, z, y, orders, batch_size=train.batch_size, lr=train.lr)
+    else:
+        epochs = sgd_epochs(initials, z, y, orders, batch_size=train.batch_size, lr=train.lr)
+    learned, losses = _run_epochs(train.epochs, initials, epochs)
+    seconds = time.monotonic() - start
+    log.info("trained %d epochs in %.1f s, final loss %.3g", len(losses[0]), seconds, losses[0][-1])
+    if not all(math.isfinite(v) for v in losses[0]):
+        raise TrainingDiverged(
+            f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {train.lr})", losses[0]
+        )
+    if not learned[0].finite():  # each epoch's loss is taken before its updates: the last one is unchecked
+        raise TrainingDiverged(
+            f"training weights became NaN or infinite in epoch {len(losses[0])}: lower train.lr (was {train.lr})", losses[0]
+        )
+    set_network_weights(network, learned[0])  # the compiled engine's result, into the Keras model that is saved
+    records = [TrainingRecord(i, w, h, seconds) for i, w, h in zip(initials, learned, losses, strict=True)]
+    return TrainingResult(network, records)

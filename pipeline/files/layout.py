@@ -1,0 +1,54 @@
+"""Every path and file name the stages write and read, defined once. dvc.yaml templates the same paths
+from params.yaml's `paths`; a test renders dvc.yaml's outs and holds them against these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import PROJECT_ROOT, Dataset, PathsConfig
+
+PARAMS_FILE = PROJECT_ROOT / "params.yaml"  # conf/pipeline.yaml composed: what `dvc repro` reads
+COEFFICIENTS_FILE = "drawn_coefficients.json"
+MODEL_FILE = "model.keras"
+WEIGHTS_FILE = "weights.json"  # {"initial": ..., "learned": ...}
+HISTORY_FILE = "history.json"  # {"loss": [per epoch], "seconds": wall time of the training}
+INITS_FILE = "inits.json"  # with train.inits > 1: every initialisation's record, the primary first
+LOSS_PLOTS = "loss"  # in paths.plots: one CSV per target, what `dvc plots` draws
+SUMMARY_MARKDOWN = "summary.md"
+SUMMARY_PAGE = "summary.html"
+
+
+def dataset_file(dataset: Dataset) -> str:
+    return f"{dataset.value}.npz"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The DVC pipeline's files under the directories params.yaml's `paths` names."""
+
+    paths: PathsConfig
+
+    def dataset(self, dataset: Dataset) -> Path:
+        return Path(self.paths.data) / dataset_file(dataset)
+
+    def coefficients(self) -> Path:
+        return Path(self.paths.data) / COEFFICIENTS_FILE
+
+    def model_dir(self, target: str) -> Path:
+        return Path(self.paths.models) / target
+
+    def metrics(self, target: str) -> Path:
+        return Path(self.paths.metrics) / f"{target}.json"
+
+    def evaluation(self, target: str) -> Path:
+        return Path(self.paths.evaluations) / f"{target}.json"
+
+    def loss_csv(self, target: str) -> Path:
+        return Path(self.paths.plots) / LOSS_PLOTS / f"{target}.csv"
+
+    def summary_markdown(self) -> Path:
+        return Path(self.paths.reports) / SUMMARY_MARKDOWN
+
+    def summary_page(self) -> Path:
+        return Path(self.paths.reports) / SUMMARY_PAGE

@@ -1,0 +1,108 @@
+"""Where runs are recorded: the store a door resolves once (configured, environment, default) and passes
+down, and the checks that tell in seconds, before any work, whether it can be used. Free of MLflow, so
+the train stage starts without it."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pipeline.config import PROJECT_ROOT
+from pipeline.environment import Environment
+from pipeline.errors import TrackingError
+
+DEFAULT_STORE = "mlflow.db"  # at the project root
+
+
+def resolve_tracking_uri(configured: str | None, environment: Environment) -> str:
+    """tracking.uri, else $MLFLOW_TRACKING_URI, else one absolute sqlite store at the project root.
+
+    Absolute, so Hydra's output directories and DVC's stage directories never scatter stores; under
+    `dvc exp run --queue` or `--temp`, at the root of the main repository (DVC_ROOT), not of DVC's copy.
+    """
+    root = Path(environment.dvc_root or PROJECT_ROOT)
+    return configured or environment.mlflow_tracking_uri or f"sqlite:///{root / DEFAULT_STORE}"
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where runs are recorded: a reachable store and an experiment in it."""
+
+    uri: str
+    experiment_id: str
+
+
+def only_this_host_reaches(uri: str) -> bool:
+    """A file store, or a server or database on loopback: a job on another machine would record elsewhere."""
+    if uri.startswith("databricks"):  # "databricks", "databricks-uc", "databricks://profile": a remote service
+        return False
+    host = urlparse(uri).hostname
+    if host is None:  # a file, or a database over a Unix socket
+        return True
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
+
+
+def sqlite_database(uri: str) -> Path | None:
+    """The file of a sqlite store (after sqlite:///, as SQLAlchemy reads it); None for any other store."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "sqlite" or not parsed.path[1:]:
+        return None
+    return Path(parsed.path[1:])
+
+
+def artifact_root(uri: str) -> str | None:
+    """Beside a local sqlite store (`<store dir>/mlartifacts`), not in whatever the working directory is."""
+    database = sqlite_database(uri)
+    return None if database is None else (database.resolve().parent / "mlartifacts").as_uri()
+
+
+def check_reachable(uri: str) -> None:
+    """A sqlite store's directory exists; a tracking server answers. MLflow retries a server that does not
+    answer for about four minutes before it gives up; one plain request with a timeout tells in seconds."""
+    database = sqlite_database(uri)
+    if database is not None and not database.parent.is_dir():
+        raise TrackingError(
+            f"MLflow store {uri} is not usable: the directory {database.parent} does not exist: "
+            "create it or fix tracking.uri or $MLFLOW_TRACKING_URI"
+        )
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5).close()
+    except urllib.error.HTTPError:
+        return  # it answered: MLflow's own calls will say what else is wrong
+    except OSError as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingError(
+            f"MLflow tracking server {uri} does not answer ({reason}): start it (e.g. `python -m "
+            f"pipeline.ops.tracking_server start`) or fix tracking.uri or $MLFLOW_TRACKING_URI"
+        ) from None
+
+
+@contextlib.contextmanager
+def one_creator_at_a_time(uri: str) -> Iterator[None]:
+    """Processes that start together on a new sqlite store (a parallel sweep's jobs, DVC queue workers)
+    race to create its tables and experiment, and lose runs; an exclusive lock beside the file lets one
+    create while the others wait, then find it made."""
+    database = sqlite_database(uri)
+    if database is None:
+        yield
+        return
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

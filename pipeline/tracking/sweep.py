@@ -1,0 +1,213 @@
+"""Hydra sweeps in MLflow: one parent run per multirun, one child run per job, a summary at the end.
+
+`conf/config.yaml` registers `SweepTracking` as a Hydra callback. It opens the parent run in the process
+that launches the jobs, before any job starts. Every launcher hands the jobs a copy of the callbacks (the
+joblib and Ray launchers pickle them, on whatever machine the job runs), so the parent's id travels with
+that copy and `on_job_start` tells the job (`current_sweep_job`). MLflow is imported only once a sweep
+starts, so a single run stays quick to validate.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.config import to_tracking_config
+from pipeline.environment import Environment
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.failures import ExitCode, interruption_status
+from pipeline.files.atomic import write_text
+from pipeline.tracking.store import Store, resolve_tracking_uri
+from pipeline.tracking.tags import JOB_TAG, OVERRIDE_TAG_PREFIX, OVERRIDES_TAG, PARENT_TAG
+
+if TYPE_CHECKING:
+    from pipeline.tracking.sweep_summary import SweepSummary
+
+log = logging.getLogger(__name__)
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+SUMMARY_DIR = "summary"  # in the sweep directory, and the parent run's artifacts
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, str]]:
+    """Hydra override strings as (key, value) pairs, the way Hydra itself reads them."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [(override.get_key_element().lstrip("+~"), override.get_value_element_as_str()) for override in parsed]
+
+
+@dataclass(frozen=True)
+class SweepParent:
+    """The sweep's parent run, where it is recorded, and the host of the process that opened it."""
+
+    run_id: str
+    store: Store
+    host: str
+
+
+_parent_of_this_job: SweepParent | None = None  # set by SweepTracking.on_job_start, in the job's process
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """One job of a sweep: where its parent run is, and which job it is."""
+
+    parent: SweepParent
+    number: int
+    overrides: tuple[tuple[str, str], ...]
+
+    def tags(self) -> dict[str, str]:
+        return {
+            PARENT_TAG: self.parent.run_id,
+            JOB_TAG: str(self.number),
+            OVERRIDES_TAG: self.describe_overrides(),
+            **{f"{OVERRIDE_TAG_PREFIX}{key}": value for key, value in self.overrides},
+        }
+
+    def describe_overrides(self) -> str:
+        return " ".join(f"{key}={value}" for key, value in self.overrides)
+
+    def run_name(self) -> str:
+        """So the UI's nested list reads `#3 target=sum model.seed=1`."""
+        return f"#{self.number} {self.describe_overrides()}".strip()
+
+
+def current_sweep_job() -> SweepJob | None:
+    """The running Hydra job's place in its sweep; None outside a multirun, or if no parent was opened."""
+    hydra_config = HydraConfig.get()
+    if hydra_config.mode != RunMode.MULTIRUN or _parent_of_this_job is None:
+        return None
+    return SweepJob(
+        parent=_parent_of_this_job,
+        number=int(hydra_config.job.num),
+        overrides=tuple(parse_overrides(list(hydra_config.overrides.task))),
+    )
+
+
+def jobs_launched(config: DictConfig) -> int | None:
+    """How many jobs Hydra's basic sweeper launches for this multirun, counted as it counts them. None where
+    that is not known here: another sweeper (Optuna, Ax) decides as it goes, and a glob over config
+    options needs Hydra's config loader."""
+    if OmegaConf.select(config, "hydra.sweeper._target_", default=None) != BASIC_SWEEPER:
+        return None
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    try:
+        [jobs] = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), max_batch_size=None)
+    except HydraException:  # glob(): the options of a config group
+        return None
+    return len(jobs)
+
+
+def _refuse_swept_tracking(config: DictConfig) -> None:
+    """Every child must land in its parent's store and experiment."""
+    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    swept = [override.get_key_element() for override in overrides if override.is_sweep_override()]
+    swept += list(OmegaConf.select(config, "hydra.sweeper.params", default=None) or {})
+    for key in swept:
+        if key.lstrip("+~").startswith("tracking"):
+            raise ConfigError(
+                f"{key} is swept, but a sweep records all its jobs under one parent run in one store and "
+                "experiment: set tracking.* once per sweep and run one sweep per store"
+            )
+
+
+class SweepTracking(Callback):
+    """Opens the sweep's parent run before the jobs start and closes it with their summary."""
+
+    def __init__(self) -> None:
+        self.parent: SweepParent | None = None  # once opened
+
+    # Hydra turns an exception in a callback into a warning and carries on, so each hook reports its own
+    # failure and exits: a sweep never runs untracked, and never ends 0 without its summary.
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            self._open_parent(config)
+        except Exception as error:
+            reason = error if isinstance(error, PipelineError) else f"could not open the sweep's MLflow run: {error!r}"
+            print(f"error: {reason}", file=sys.stderr)
+            sys.exit(ExitCode.USER_ERROR)
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        """Runs in the job's process, on this callback's copy: the one place a job on another machine can
+        learn its parent from."""
+        global _parent_of_this_job
+        _parent_of_this_job = self.parent
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        parent = self.parent
+        if parent is None:  # on_multirun_start stopped the sweep before it opened one
+            return
+        try:
+            summary, out_dir = self._summarise(config, parent)
+        except Exception as error:
+            log.exception("sweep summary failed")
+            self._close_if_still_open()
+            print(f"error: the sweep's summary failed ({error!r}); its jobs' runs are in MLflow", file=sys.stderr)
+            sys.exit(ExitCode.JOBS_FAILED)
+        print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {parent.run_id}, summary in {out_dir}\n")
+        print(summary.markdown())
+        if summary.missing:
+            print(
+                f"error: {summary.missing} of {len(summary.jobs) + summary.missing} jobs left no run under the parent "
+                f"in {parent.store.uri}: their logs above say why (a job on another machine cannot reach a "
+                "store on this one: record to a tracking server every node reaches, docs/scaling-out.md)",
+                file=sys.stderr,
+            )
+        if summary.failed:
+            print(f"error: {summary.failed} of {len(summary.jobs)} jobs failed (status and reason above)", file=sys.stderr)
+        if not summary.succeeded:
+            sys.exit(ExitCode.JOBS_FAILED)
+
+    def _open_parent(self, config: DictConfig) -> None:
+        from pipeline.tracking.runs import open_store, start_parent_run
+
+        _refuse_swept_tracking(config)
+        tracking = to_tracking_config(config)
+        store = open_store(resolve_tracking_uri(tracking.uri, Environment.read()), tracking.experiment)
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: " ".join(config.hydra.overrides.task)}
+        run_id = start_parent_run(store, f"sweep {sweep_dir.parent.name}/{sweep_dir.name}", tags)
+        self.parent = SweepParent(run_id, store, socket.gethostname())
+        atexit.register(self._close_if_still_open)
+        log.info("MLflow parent run %s in %s", run_id, store.uri)
+
+    def _summarise(self, config: DictConfig, parent: SweepParent) -> tuple[SweepSummary, Path]:
+        """The children's results as a summary, written to the sweep directory and the parent run, which ends
+        FAILED if any job failed."""
+        from pipeline.tracking.runs import finish_parent_run, runs_tagged
+        from pipeline.tracking.sweep_summary import JobResult, SweepSummary
+
+        store, run_id = parent.store, parent.run_id
+        jobs = [JobResult.from_child(child) for child in runs_tagged(store, PARENT_TAG, run_id)]
+        summary = SweepSummary(sorted(jobs, key=lambda job: job.number), jobs_launched(config))
+        out_dir = Path(config.hydra.sweep.dir).resolve() / SUMMARY_DIR
+        figures = summary.figures()
+        for name, text in summary.files(figures).items():
+            write_text(out_dir / name, text)
+        for name, figure in figures.items():
+            figure.savefig(out_dir / name)
+        status = "FINISHED" if summary.succeeded else "FAILED"
+        finish_parent_run(store, run_id, summary.metrics(), out_dir, status)
+        return summary, out_dir
+
+    def _close_if_still_open(self) -> None:
+        """A sweep that stopped before its end must not leave its parent RUNNING: KILLED after Ctrl-C or
+        SIGTERM, FAILED after a crash."""
+        from pipeline.tracking.runs import end_if_running
+
+        if self.parent is not None:
+            end_if_running(self.parent.store, self.parent.run_id, interruption_status())

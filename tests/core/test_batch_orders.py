@@ -1,0 +1,110 @@
+"""Both engines take each epoch's batches from one seeded source, so `train.engine` chooses an executor,
+never an algorithm. Keras's own randomness is wrapped where the test can see it: left to shuffle under
+`keras.utils.set_random_seed`, Keras 3 repeats one order every epoch."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.config import Coefficients, Dataset, Engine, ModelConfig, Space, TargetConfig
+from pipeline.core.draws import draw_post_stream
+from pipeline.core.network import build_network
+from pipeline.core.targets import TargetProblem, target_problem
+from pipeline.core.training import TrainingResult, train_network
+from tests.helpers import small_data, train_config
+
+
+def weighted_sum_problem(n_train: int) -> TargetProblem:
+    """The post's weighted sum on the first `n_train` rows of its Gaussian stream."""
+    draws = draw_post_stream(small_data(n_train=n_train, n_test=100))
+    target = TargetConfig(name="weighted_sum", dataset=Dataset.gaussian, space=Space.linear, coefficients=Coefficients.drawn)
+    return target_problem(target, draws.splits[target.dataset], draws.coefficients)
+
+
+class ShuffleSpy:
+    """Counts the calls of `tf.random.shuffle`, which Keras's array adapter shuffles a fit's rows with."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.calls = 0
+        original = tf.random.shuffle
+
+        def shuffle(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(tf.random, "shuffle", shuffle)
+
+
+class FitSpy:
+    """Records the rows every `model.fit` call trains on, as indices into the training rows."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, rows: np.ndarray):
+        self.index = {row.tobytes(): i for i, row in enumerate(rows)}
+        self.orders: list[np.ndarray] = []
+        self.calls: list[dict] = []
+        original = keras.Model.fit
+
+        def fit(model, x=None, y=None, **kwargs):
+            self.calls.append(kwargs)
+            self.orders.append(np.array([self.index[row.tobytes()] for row in np.asarray(x)]))
+            return original(model, x, y, **kwargs)
+
+        monkeypatch.setattr(keras.Model, "fit", fit)
+
+
+def test_the_shuffle_spy_sees_keras_shuffle_its_own_rows(monkeypatch):
+    """The control for the next test: with shuffle=True, Keras draws its order through tf.random.shuffle."""
+    spy = ShuffleSpy(monkeypatch)
+    model = build_network(5, seed=1)
+    model.compile(optimizer="sgd", loss="mse")
+
+    model.fit(np.ones((64, 5)), np.ones(64), epochs=2, batch_size=16, shuffle=True, verbose=0)
+
+    assert spy.calls > 0
+
+
+def test_keras_engine_trains_every_epoch_on_a_new_order_of_every_row_drawn_from_the_seed(monkeypatch):
+    problem = weighted_sum_problem(n_train=300)
+    fits, shuffles = FitSpy(monkeypatch, problem.z_train), ShuffleSpy(monkeypatch)
+
+    train_network(problem, ModelConfig(seed=42), train_config(engine=Engine.keras, epochs=4, batch_size=128, lr=3e-3))
+
+    assert len(fits.orders) == 4  # one fit per epoch, each on the rows in that epoch's order
+    assert all(call["epochs"] == 1 and call["shuffle"] is False for call in fits.calls)
+    assert shuffles.calls == 0  # Keras never reorders them
+    assert all(sorted(order) == list(range(300)) for order in fits.orders)
+    assert len({order.tobytes() for order in fits.orders}) == 4
+    assert len({order[0] for order in fits.orders}) > 1  # the first batch changes too
+
+
+def test_both_engines_take_the_same_orders(monkeypatch):
+    problem = weighted_sum_problem(n_train=300)
+    fits = FitSpy(monkeypatch, problem.z_train)
+    train_network(problem, ModelConfig(seed=7), train_config(engine=Engine.keras, epochs=3, batch_size=128, lr=3e-3))
+
+    expected = np.random.default_rng(7)  # pipeline.core.engines.batch_orders, written out
+    assert all(np.array_equal(order, expected.permutation(300)) for order in fits.orders)
+
+
+@pytest.mark.slow
+def test_the_two_engines_learn_the_same_weights_within_1e_4_after_20_epochs_at_batch_128_on_4000_rows():
+    problem = weighted_sum_problem(n_train=4000)
+
+    keras_result = train_network(
+        problem, ModelConfig(seed=42), train_config(engine=Engine.keras, epochs=20, batch_size=128, lr=3e-3)
+    )
+    compiled_result = train_network(
+        problem, ModelConfig(seed=42), train_config(engine=Engine.compiled, epochs=20, batch_size=128, lr=3e-3)
+    )
+
+    def vector(result: TrainingResult, which: str = "learned") -> np.ndarray:
+        w = getattr(result.record, which)
+        return np.append(w.W1, [w.b1, w.w2, w.b2])
+
+    np.testing.assert_array_equal(vector(keras_result, "initial"), vector(compiled_result, "initial"))
+    assert np.max(np.abs(vector(keras_result) - vector(keras_result, "initial"))) > 0.1  # it did train
+    np.testing.assert_allclose(vector(keras_result), vector(compiled_result), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(keras_result.record.loss_history, compiled_result.record.loss_history, rtol=1e-4)

@@ -1,0 +1,94 @@
+"""The DVC door as a user runs it, in a fresh copy of the project: `dvc exp run -S` (DVC composes conf/
+with the overrides into params.yaml), `dvc repro`, `dvc metrics show`, and the default MLflow store."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import TARGETS, TINY, recorded_runs, set_options, sh
+
+
+@pytest.mark.slow
+def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(project_copy, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # the default store: <project root>/mlflow.db
+
+    sh("dvc", "exp", "run", *set_options(TINY), cwd=project_copy)
+
+    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    assert params["train"]["epochs"] == 2 and params["data"]["n_train"] == 256
+    for name in ["gaussian.npz", "gamma.npz", "drawn_coefficients.json"]:
+        assert (project_copy / "data" / name).is_file()
+    initial_weights = []
+    for target in TARGETS:
+        model_dir = project_copy / "models" / target
+        assert {p.name for p in model_dir.iterdir()} == {"model.keras", "weights.json", "history.json"}
+        initial_weights.append(json.loads((model_dir / "weights.json").read_text())["initial"])
+        with open(project_copy / "plots" / "loss" / f"{target}.csv") as handle:
+            assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+        metrics = json.loads((project_copy / "metrics" / f"{target}.json").read_text())
+        assert set(metrics) == {
+            "test_mse",
+            "m_residual",
+            "c_residual",
+            "relations_hold",
+            "relu_active_fraction",
+            "relu_active_fraction_test",
+            "inits",
+            "relations_hold_share",
+            "relu_dead_share",
+        }
+        assert "recovered_formula" in json.loads((project_copy / "evaluations" / f"{target}.json").read_text())
+    assert initial_weights[0] == initial_weights[1] == initial_weights[2]  # one initialisation for every target
+    summary = (project_copy / "reports" / "summary.md").read_text()
+    assert all(f"| {target} |" in summary for target in TARGETS)
+    page = (project_copy / "reports" / "summary.html").read_text()
+    assert all(f"<tr><td>{target}</td>" in page for target in TARGETS)
+    assert page.count('<img src="data:image/png;base64,') == len(TARGETS)  # each loss curve, inline
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("toy-ann").experiment_id])
+    assert sorted(run.data.tags["target"] for run in runs) == sorted(TARGETS)
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.info.artifact_uri.startswith((project_copy / "mlartifacts").as_uri())
+        assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
+        assert "test_mse" in run.data.metrics and "recovered_formula" in run.data.tags
+
+    shown = sh("dvc", "metrics", "show", "--json", cwd=project_copy).stdout
+    assert all(f"metrics/{target}.json" in shown for target in TARGETS)
+    assert "up to date" in sh("dvc", "status", cwd=project_copy).stdout
+
+    # An edit to conf/ is seen by `dvc repro`, which refuses to run on the now stale params.yaml.
+    train_conf = project_copy / "conf" / "train" / "default.yaml"
+    train_conf.write_text(train_conf.read_text().replace("epochs: 1000", "epochs: 3"))
+    stale = sh("dvc", "repro", cwd=project_copy, ok=False)
+    assert stale.returncode != 0
+    assert "params.yaml is not conf/ composed" in stale.stderr and "train.epochs: 2 in params.yaml, 3 in conf/" in stale.stderr
+    assert len(client.search_runs([runs[0].info.experiment_id])) == len(TARGETS)
+
+
+@pytest.mark.slow
+def test_bad_params_stop_the_dvc_door_with_one_line_and_no_run(project_copy, mlflow_store):
+    failed = sh("dvc", "exp", "run", "-S", "train.lr=-1", cwd=project_copy, ok=False)
+
+    assert failed.returncode != 0
+    assert "error: train.lr=-1.0 is not allowed: must be a positive finite number" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert recorded_runs(mlflow_store) == []
+
+
+@pytest.mark.slow
+def test_a_diverging_training_stops_the_dvc_door_with_a_failed_run_and_no_metrics(project_copy, mlflow_store):
+    failed = sh("dvc", "exp", "run", *set_options(TINY), "-S", "train.lr=50", cwd=project_copy, ok=False)
+
+    assert failed.returncode != 0
+    assert "error: training loss became nan at epoch 1: lower train.lr (was 50.0)" in failed.stderr
+    [run] = recorded_runs(mlflow_store)
+    assert run.info.status == "FAILED" and run.data.tags["failure.epoch"] == "1"
+    assert run.data.params["train.lr"] == "50.0"
+    assert not (project_copy / "metrics").exists() and not (project_copy / "reports").exists()

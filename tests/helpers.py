@@ -1,0 +1,246 @@
+"""What several test modules share that is not a fixture: tiny configs, the doors run as a user runs them,
+the project copied, MLflow read back, and small results built by hand. Fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from pipeline.config import (
+    CONF_DIR,
+    Coefficients,
+    DataConfig,
+    Dataset,
+    Engine,
+    GammaConfig,
+    GaussianConfig,
+    Space,
+    TrainConfig,
+    load_pipeline_config,
+)
+from pipeline.core.draws import draw_post_stream
+from pipeline.core.evaluation import Evaluation
+from pipeline.core.targets import TargetProblem, expected_relation, make_problem
+from pipeline.core.weights import TrainingRecord
+from pipeline.environment import Environment
+from pipeline.failures import FailurePath
+from pipeline.files.layout import Layout
+from pipeline.stages import RERUN_HINT, Stage
+from pipeline.stages.generate import generate
+from pipeline.tracking.store import sqlite_database
+from pipeline.tracking.tags import PARENT_TAG
+
+# Small enough to train in seconds, large enough that the learning test can recover the relations.
+TINY = ("data.n_train=256", "data.n_test=64", "train.epochs=2", "train.batch_size=32")
+TARGETS = ["sum", "weighted_sum", "product"]  # conf/pipeline.yaml's, in its order
+EXPERIMENT = "toy-ann"  # conf/tracking's
+
+# A network whose relations hold: the numbers a summary, a report or a run shows for a converged target.
+CONVERGED = Evaluation(
+    test_mse=1e-4,
+    m_residual=1e-6,
+    c_residual=1e-6,
+    relations_hold=True,
+    relu_active_fraction=0.9997,
+    relu_active_fraction_test=0.9998,
+    atol=1e-3,
+    true_formula="f(X) = 1.0*x1 + 0.0",
+    recovered_formula="f(X) = 1.0*x1 + 0.0",
+    true_formula_original=None,
+    recovered_formula_original=None,
+    recovered_m=[1.0],
+    recovered_c=0.0,
+    true_m=[1.0],
+    true_c=0.0,
+)
+
+
+# Configs ---------------------------------------------------------------------------------------------------
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """conf/config.yaml composed with the overrides, as the Hydra door composes it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def small_data(n_train: int, n_test: int, *, seed: int = 42, x_size: int = 5) -> DataConfig:
+    """The post's distributions (standard normal, gamma(1, 1)) at the given sizes."""
+    return DataConfig(
+        seed=seed,
+        x_size=x_size,
+        n_train=n_train,
+        n_test=n_test,
+        gaussian=GaussianConfig(loc=0.0, scale=1.0),
+        gamma=GammaConfig(shape=1.0, scale=1.0),
+    )
+
+
+def train_config(*, epochs: int, batch_size: int, lr: float, engine: Engine = Engine.compiled, inits: int = 1) -> TrainConfig:
+    return TrainConfig(engine=engine, inits=inits, epochs=epochs, batch_size=batch_size, lr=lr)
+
+
+def sum_problem(n_train: int, n_test: int = 200) -> TargetProblem:
+    """The post's sum target on the post's Gaussian draws (seed 42, five inputs)."""
+    draws = draw_post_stream(small_data(n_train, n_test))
+    split = draws.splits[Dataset.gaussian]
+    return make_problem(split.x_train, split.x_test, expected_relation(Coefficients.ones, 5, draws.coefficients), Space.linear)
+
+
+# Results ---------------------------------------------------------------------------------------------------
+
+
+def assert_same_record(have: TrainingRecord, want: TrainingRecord) -> None:
+    for name in ("initial", "learned"):
+        have_weights, want_weights = getattr(have, name), getattr(want, name)
+        np.testing.assert_array_equal(have_weights.W1, want_weights.W1)
+        assert (have_weights.b1, have_weights.w2, have_weights.b2) == (want_weights.b1, want_weights.w2, want_weights.b2)
+    assert have.loss_history == want.loss_history and have.seconds == want.seconds
+
+
+# MLflow, read back -----------------------------------------------------------------------------------------
+
+
+def recorded_runs(uri: str, experiment: str = EXPERIMENT) -> list:
+    """Every run of the experiment in the store at `uri`; none if the experiment, or a sqlite store's file,
+    was never made (reading must not make the file)."""
+    database = sqlite_database(uri)
+    if database is not None and not database.exists():
+        return []
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    return [] if found is None else client.search_runs([found.experiment_id])
+
+
+def sweep_runs(uri: str) -> tuple[list, list]:
+    """(parents, children) of the toy-ann experiment."""
+    runs = recorded_runs(uri)
+    return [r for r in runs if PARENT_TAG not in r.data.tags], [r for r in runs if PARENT_TAG in r.data.tags]
+
+
+def rest(base: str, path: str, payload: dict | None = None) -> dict:
+    """One call of MLflow's REST API: GET, or POST with a JSON payload."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(f"{base}{path}", data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+# The doors, run as a user runs them ------------------------------------------------------------------------
+
+
+def run_door(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m pipeline.run ...` in a subprocess (MLflow: the test's store, through the environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def sh(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run a command the way a user would, from the copy, with this interpreter's tools first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if ok:
+        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def set_options(values: tuple[str, ...]) -> list[str]:
+    """Overrides as `dvc exp run -S` options."""
+    return [arg for value in values for arg in ("-S", value)]
+
+
+def commit_all(repo: Path, message: str) -> None:
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", message, cwd=repo)
+
+
+def copy_project(project_root: Path, copy: Path) -> Path:
+    """The project's files as a clean clone has them (tracked, or new and not ignored), committed in a new repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        if (project_root / name).is_file():  # a file deleted in the working tree is still in the index
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(project_root / name, copy / name)
+    sh("git", "init", "-q", cwd=copy)
+    commit_all(copy, "copy")
+    return copy
+
+
+def generate_tiny_data(project: Path) -> Path:
+    """The generate stage, run on the project's own params.yaml at tiny sizes; returns the data directory."""
+    pipeline = load_pipeline_config(project / "params.yaml")
+    pipeline.data.n_train, pipeline.data.n_test = 256, 64
+    pipeline.paths.data = str(project / pipeline.paths.data)
+    generate(Stage(pipeline, Layout(pipeline.paths), Environment.read(), FailurePath(RERUN_HINT), []))
+    return Path(pipeline.paths.data)
+
+
+# PostgreSQL, the tracking server and Ray, on loopback ------------------------------------------------------
+
+
+def install_postgres_if_missing() -> None:
+    """The tests bring their own PostgreSQL server, from Debian's `postgresql` package."""
+    from pipeline.ops import tracking_server
+
+    try:
+        tracking_server.postgres_bin_dir()
+        return
+    except tracking_server.ServerError:
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            pytest.fail(f"PostgreSQL's server is not installed and this user cannot install it: {tracking_server.INSTALL_HINT}")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
+        subprocess.run(command, check=True, capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    tracking_server.postgres_bin_dir()
+
+
+def listeners() -> set[tuple[str, str]]:
+    """(address, port) of every listening TCP socket on this machine."""
+    table = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
+    return {tuple(line.split()[3].rsplit(":", 1)) for line in table.splitlines()}
+
+
+def on_loopback(address: str) -> bool:
+    return address.removeprefix("[::ffff:").rstrip("]").startswith("127.") or address == "[::1]"
+
+
+def processes_named(name: str) -> set[int]:
+    found = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True).stdout.split()
+    return {int(pid) for pid in found}
+
+
+def addresses_in_ray_logs() -> set[str]:
+    """The IP addresses (of ip:port) in the logs of the latest Ray session on this machine."""
+    logs = Path(tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
+    found = (re.findall(r"\b((?:\d{1,3}\.){3}\d{1,3}):\d+", f.read_text(errors="replace")) for f in logs.rglob("*.*"))
+    return {address for addresses in found for address in addresses}
+
+
+def api(tracking_uri: str) -> str:
+    """The REST API's base of the tracking server at `tracking_uri`."""
+    return f"{tracking_uri}/api/2.0/mlflow"
+
+
+def tags_of(run: dict) -> dict[str, str]:
+    """A run's tags, from the REST API's list of key/value pairs."""
+    return {tag["key"]: tag["value"] for tag in run["data"]["tags"]}

@@ -1,0 +1,54 @@
+"""Where runs are recorded: the store resolved once, and which stores only this host reaches."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.environment import Environment
+from pipeline.errors import TrackingError
+from pipeline.tracking.store import check_reachable, only_this_host_reaches, resolve_tracking_uri
+
+
+def test_tracking_uri_prefers_config_then_environment_then_the_project_store(monkeypatch, project_root, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere.db")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "main-repo"))
+    assert resolve_tracking_uri("http://127.0.0.1:5000", Environment.read()) == "http://127.0.0.1:5000"
+    assert resolve_tracking_uri(None, Environment.read()) == "sqlite:////elsewhere.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    # DVC's queued and --temp experiments run in a temporary copy; $DVC_ROOT names the main repository.
+    assert resolve_tracking_uri(None, Environment.read()) == f"sqlite:///{tmp_path / 'main-repo' / 'mlflow.db'}"
+    monkeypatch.delenv("DVC_ROOT")
+    assert resolve_tracking_uri(None, Environment.read()) == f"sqlite:///{project_root / 'mlflow.db'}"
+
+
+def test_a_sqlite_store_in_a_directory_that_does_not_exist_is_refused_with_one_line(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'nowhere' / 'mlflow.db'}"
+
+    with pytest.raises(TrackingError) as error:
+        check_reachable(uri)
+
+    assert str(error.value) == (
+        f"MLflow store {uri} is not usable: the directory {tmp_path / 'nowhere'} does not exist: "
+        "create it or fix tracking.uri or $MLFLOW_TRACKING_URI"
+    )
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "only_this_host"),
+    [
+        ("sqlite:////work/mlflow.db", True),
+        ("/work/mlruns", True),
+        ("http://127.0.0.1:5000", True),
+        ("http://localhost:5000", True),
+        ("http://[::1]:5000", True),
+        ("postgresql://u@127.0.0.1/mlflow", True),
+        ("postgresql:///mlflow?host=/var/run/postgresql", True),
+        ("http://head-node:5000", False),
+        ("https://mlflow.example.org", False),
+        ("databricks", False),
+        ("databricks-uc", False),
+    ],
+)
+def test_file_stores_and_loopback_servers_are_reached_from_this_host_only(uri, only_this_host):
+    assert only_this_host_reaches(uri) is only_this_host
