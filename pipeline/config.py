@@ -282,10 +282,11 @@ def load_pipeline_config(params_path: Path) -> PipelineConfig:
     return validate_pipeline(_to_object(OmegaConf.load(path), PipelineConfig))
 
 
-def to_plain(config: Any) -> dict[str, Any]:
-    """A config (a dataclass, or one Hydra composed) as plain YAML-able values, resolved, enums as their names."""
+def to_plain(config: Any, resolve: bool = True) -> dict[str, Any]:
+    """A config (a dataclass, or one Hydra composed) as plain YAML-able values, enums as their names;
+    interpolations resolved unless `resolve` is False (for a config that may not resolve)."""
     container = config if isinstance(config, (DictConfig, ListConfig)) else OmegaConf.structured(config)
-    plain = OmegaConf.to_container(container, resolve=True, enum_to_str=True)
+    plain = OmegaConf.to_container(container, resolve=resolve, enum_to_str=True)
     if not isinstance(plain, dict):
         raise ConfigError(f"a configuration must be a mapping of settings, not {type(plain).__name__}")
     return {str(key): value for key, value in plain.items()}

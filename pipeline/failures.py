@@ -19,7 +19,16 @@ from pipeline.errors import PipelineError, TrackingError
 
 log = logging.getLogger(__name__)
 
-RecordFailure = Callable[[BaseException, str], object]  # (the error, MLflow's FAILED or KILLED)
+
+class RunStatus(str, enum.Enum):
+    """MLflow's statuses of a run that has ended."""
+
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"  # a failure, or a crash
+    KILLED = "KILLED"  # an interruption: Ctrl-C or SIGTERM
+
+
+RecordFailure = Callable[[BaseException, RunStatus], object]  # the error, and how its run ends
 
 
 class ExitCode(enum.IntEnum):
@@ -40,10 +49,20 @@ def interrupt_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
-def interruption_status() -> str:
-    """MLflow's status for a run whose owner stopped before its end: KILLED if a signal stopped this process,
-    else FAILED. The signal handler ignores further signals once one arrived, and that is what tells."""
-    return "KILLED" if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN else "FAILED"
+def interruption_status() -> RunStatus:
+    """How a run ends whose owner stopped before its end: KILLED if a signal stopped this process, else
+    FAILED. The signal handler ignores further signals once one arrived, and that is what tells."""
+    return RunStatus.KILLED if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN else RunStatus.FAILED
+
+
+def ending_status(error: BaseException) -> RunStatus:
+    """How the run of work that `error` stopped ends: KILLED for an interruption, FAILED for the rest."""
+    return RunStatus.KILLED if isinstance(error, KeyboardInterrupt) else RunStatus.FAILED
+
+
+def interruption_reason(interruption: KeyboardInterrupt) -> str:
+    """`interrupted by SIGTERM`: the signal the handler raised with, or SIGINT for Python's own Ctrl-C."""
+    return f"interrupted by {str(interruption) or 'SIGINT'}"
 
 
 class FailurePath:
@@ -59,9 +78,10 @@ class FailurePath:
     interruption is recorded and passed up to stop the sweep, whose own door reports it.
     """
 
-    def __init__(self, rerun_hint: str, *, keep_going: bool = False):
+    def __init__(self, rerun_hint: str, *, keep_going: bool = False, label: str = "the job"):
         self.rerun_hint = rerun_hint
         self.keep_going = keep_going
+        self.label = label  # what a crash's log line names, so a sweep's interleaved logs tell the jobs apart
         self.record: RecordFailure | None = None
 
     def __enter__(self) -> FailurePath:
@@ -70,12 +90,11 @@ class FailurePath:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> bool:
         if error is None or not isinstance(error, (Exception, KeyboardInterrupt)):
             return False  # success, or a SystemExit already decided
-        interrupted = isinstance(error, KeyboardInterrupt)
-        self._record(error, "KILLED" if interrupted else "FAILED")
-        if interrupted:
+        self._record(error)
+        if isinstance(error, KeyboardInterrupt):
             if self.keep_going:
                 return False
-            print(f"error: interrupted by {str(error) or 'SIGINT'}: {self.rerun_hint}", file=sys.stderr)
+            print(f"error: {interruption_reason(error)}: {self.rerun_hint}", file=sys.stderr)
             raise SystemExit(ExitCode.INTERRUPTED) from None
         if isinstance(error, PipelineError):
             print(f"error: {error}", file=sys.stderr)
@@ -83,15 +102,15 @@ class FailurePath:
                 return True
             raise SystemExit(ExitCode.USER_ERROR) from None
         if self.keep_going:
-            log.exception("the job failed", exc_info=error)
+            log.error("%s failed", self.label, exc_info=error)
             return True
         return False  # a bug: the traceback is the report
 
-    def _record(self, error: BaseException, status: str) -> None:
+    def _record(self, error: BaseException) -> None:
         if self.record is None or isinstance(error, TrackingError):
             return
         try:
-            self.record(error, status)
+            self.record(error, ending_status(error))
         except Exception as also:  # keep the first failure: it is what the user must see
             reason = f"{type(also).__name__}: {also}".splitlines()[0]
             print(f"error: the failure could not be recorded in MLflow either ({reason})", file=sys.stderr)

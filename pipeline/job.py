@@ -25,8 +25,8 @@ from pipeline.tracking.sweep import SweepJob, SweepParent
 
 
 def job_store(run: RunConfig, environment: Environment, sweep_job: SweepJob | None) -> Store:
-    """The one store this job records into, resolved and opened before any work, so an unusable store
-    fails now, not after the training. In a sweep: its parent's, checked before it is touched."""
+    """The one store this job records into, resolved and opened before the training, so an unusable store
+    fails now, not after it. In a sweep: its parent's, checked before it is touched."""
     uri = resolve_tracking_uri(run.tracking.uri, environment)
     if sweep_job is None:
         return open_store(uri, run.tracking.experiment)
@@ -37,15 +37,16 @@ def job_store(run: RunConfig, environment: Environment, sweep_job: SweepJob | No
 
 
 def run_target(
-    run: RunConfig, out_dir: Path, store: Store, failures: FailurePath, sweep_job: SweepJob | None = None
+    run: RunConfig, out_dir: Path, environment: Environment, failures: FailurePath, sweep_job: SweepJob | None = None
 ) -> tuple[str, list[Evaluation]]:
     """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first.
-    In a sweep, the run is recorded as the job's child of the sweep's parent run."""
+    In a sweep, the run is recorded as the job's child of the sweep's parent run. From the moment its store
+    is open, before the training, a failure or an interruption is this run's."""
     draws = draw_post_stream(run.data)
     problem = target_problem(run.target, draws.splits[run.target.dataset], draws.coefficients)
     placement = (sweep_job.tags(), sweep_job.run_name()) if sweep_job else (None, None)
-    recorder = RunRecorder(store, run.target.name, to_plain(run), *placement)
-    failures.record = recorder.fail  # from here on a failure is this run's
+    recorder = RunRecorder(job_store(run, environment, sweep_job), run.target.name, to_plain(run), *placement)
+    failures.record = recorder.fail
     result = train_network(problem, run.model, run.train)
     model_file = save_training(result, out_dir)
     evaluations = evaluate_training(result.records, problem, atol=run.eval.atol, lr=run.train.lr)

@@ -56,25 +56,26 @@ def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
 
 def _record_in_sweep(failures: FailurePath, sweep_job: SweepJob, cfg: DictConfig) -> None:
     """A sweep's job records every failure, a bad value included, as its child run: set before the config
-    is even checked, with the config as composed."""
+    is even checked, with the config as composed (unresolved: an interpolation may be what is bad)."""
     from pipeline.tracking.runs import RunRecorder
 
-    target = str(OmegaConf.select(cfg, "target.name"))
-    recorder = RunRecorder(sweep_job.parent.store, target, to_plain(cfg), sweep_job.tags(), sweep_job.run_name())
+    target = str(OmegaConf.select(cfg, "target.name", default=None, throw_on_resolution_failure=False))
+    recorder = RunRecorder(sweep_job.parent.store, target, to_plain(cfg, resolve=False), sweep_job.tags(), sweep_job.run_name())
     failures.record = recorder.fail
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     sweep_job = current_sweep_job()
-    with FailurePath(RERUN_HINT, keep_going=sweep_job is not None) as failures:
+    label = f"job {sweep_job.run_name()}" if sweep_job else "the run"
+    with FailurePath(RERUN_HINT, keep_going=sweep_job is not None, label=label) as failures:
         if sweep_job is not None:
             _record_in_sweep(failures, sweep_job, cfg)
         run = to_run_config(cfg)
-        from pipeline.job import job_store, run_target  # the heavy imports, only once the config is valid
+        from pipeline.job import run_target  # the heavy imports, only once the config is valid
 
-        store = job_store(run, Environment.read(), sweep_job)
-        run_id, evaluations = run_target(run, Path(HydraConfig.get().runtime.output_dir), store, failures, sweep_job)
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        run_id, evaluations = run_target(run, out_dir, Environment.read(), failures, sweep_job)
         print(describe(run.target.name, run_id, evaluations))
 
 

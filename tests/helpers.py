@@ -39,7 +39,7 @@ from pipeline.core.weights import TrainingRecord
 from pipeline.environment import Environment
 from pipeline.failures import FailurePath
 from pipeline.files.layout import Layout
-from pipeline.stages import RERUN_HINT, Stage
+from pipeline.stages import RERUN_HINT, StageContext
 from pipeline.stages.generate import generate
 from pipeline.tracking.store import sqlite_database
 from pipeline.tracking.tags import PARENT_TAG
@@ -192,7 +192,7 @@ def generate_tiny_data(project: Path) -> Path:
     pipeline = load_pipeline_config(project / "params.yaml")
     pipeline.data.n_train, pipeline.data.n_test = 256, 64
     pipeline.paths.data = str(project / pipeline.paths.data)
-    generate(Stage(pipeline, Layout(pipeline.paths), Environment.read(), FailurePath(RERUN_HINT), []))
+    generate(StageContext(pipeline, Layout(pipeline.paths), Environment.read(), FailurePath(RERUN_HINT), []))
     return Path(pipeline.paths.data)
 
 

@@ -63,6 +63,13 @@ def test_bad_value_fails_with_one_line_naming_the_key(run_config, override, key)
     assert key in message and "\n" not in message
 
 
+def test_an_unknown_coefficient_rule_names_the_rules_there_are(run_config):
+    with pytest.raises(ConfigError) as error:
+        run_config("target.coefficients=cubic")
+
+    assert str(error.value) == "target.coefficients: Invalid value 'cubic', expected one of [ones, drawn, mean]"
+
+
 def test_product_on_gaussian_data_names_the_fix(run_config):
     with pytest.raises(ConfigError, match=r"use target\.dataset=gamma"):
         run_config("target=product", "target.dataset=gaussian")

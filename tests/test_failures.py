@@ -86,12 +86,16 @@ def test_keep_going_swallows_a_pipeline_error_after_its_line_and_its_record(caps
     assert record.calls == [(diverged, "FAILED")]
 
 
-def test_keep_going_swallows_a_bug_but_records_it_failed():
+def test_keep_going_swallows_a_bug_but_records_it_failed_and_logs_it_under_the_jobs_name(caplog):
     bug, record = KeyError("x"), Recorder()
 
-    fail_inside(bug, record, keep_going=True)
+    with FailurePath(HINT, keep_going=True, label="job #3 target=sum") as failures:
+        failures.record = record
+        raise bug
 
     assert record.calls == [(bug, "FAILED")]
+    [logged] = caplog.records
+    assert logged.getMessage() == "job #3 target=sum failed" and logged.exc_info[1] is bug
 
 
 def test_keep_going_records_an_interruption_killed_and_passes_it_up_to_stop_the_sweep(capsys):

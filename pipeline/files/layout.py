@@ -29,26 +29,26 @@ class Layout:
 
     paths: PathsConfig
 
-    def dataset(self, dataset: Dataset) -> Path:
+    def data_file(self, dataset: Dataset) -> Path:
         return Path(self.paths.data) / dataset_file(dataset)
 
-    def coefficients(self) -> Path:
+    def coefficients_file(self) -> Path:
         return Path(self.paths.data) / COEFFICIENTS_FILE
 
     def model_dir(self, target: str) -> Path:
         return Path(self.paths.models) / target
 
-    def metrics(self, target: str) -> Path:
+    def metrics_file(self, target: str) -> Path:
         return Path(self.paths.metrics) / f"{target}.json"
 
-    def evaluation(self, target: str) -> Path:
+    def evaluation_file(self, target: str) -> Path:
         return Path(self.paths.evaluations) / f"{target}.json"
 
-    def loss_csv(self, target: str) -> Path:
+    def loss_file(self, target: str) -> Path:
         return Path(self.paths.plots) / LOSS_PLOTS / f"{target}.csv"
 
-    def summary_markdown(self) -> Path:
+    def summary_markdown_file(self) -> Path:
         return Path(self.paths.reports) / SUMMARY_MARKDOWN
 
-    def summary_page(self) -> Path:
+    def summary_page_file(self) -> Path:
         return Path(self.paths.reports) / SUMMARY_PAGE

@@ -1,5 +1,6 @@
 """The DVC door: one module per stage of dvc.yaml, each a thin edge that reads params.yaml and files, calls
-the core, and writes files (and, evaluating, the MLflow run)."""
+the core, and writes files and MLflow runs (evaluate records each target's run; train records only a
+training that failed or was interrupted)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,16 @@ from pipeline.config import PipelineConfig, RunConfig, load_pipeline_config, to_
 from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, DataError
-from pipeline.failures import FailurePath, RecordFailure, interrupt_on_signals
+from pipeline.failures import FailurePath, interrupt_on_signals
 from pipeline.files.data import load_coefficients, load_split
 from pipeline.files.layout import PARAMS_FILE, Layout
 from pipeline.stages.compose import check_params_current
-from pipeline.tracking.store import resolve_tracking_uri
 
 RERUN_HINT = "`dvc repro` reruns the stage"
 
 
 @dataclass
-class Stage:
+class StageContext:
     """One stage's process: its typed params, where its files are, its environment, its argument, and the
     failure path it runs in."""
 
@@ -43,26 +43,12 @@ class Stage:
     def problem(self, run: RunConfig) -> TargetProblem:
         """A target's training problem from the files the generate stage wrote."""
         x_size = self.pipeline.data.x_size
-        split = load_split(self.layout.dataset(run.target.dataset), x_size)
-        drawn = load_coefficients(self.layout.coefficients(), x_size)
+        split = load_split(self.layout.data_file(run.target.dataset), x_size)
+        drawn = load_coefficients(self.layout.coefficients_file(), x_size)
         return target_problem(run.target, split, drawn)
 
-    def tracking_uri(self, run: RunConfig) -> str:
-        return resolve_tracking_uri(run.tracking.uri, self.environment)
 
-
-def record_failure_lazily(uri: str, run: RunConfig) -> RecordFailure:
-    """A failed run recorder that loads MLflow only if there is a failure to record."""
-
-    def record(error: BaseException, status: str) -> None:
-        from pipeline.tracking.runs import RunRecorder, open_store
-
-        RunRecorder(open_store(uri, run.tracking.experiment), run.target.name, to_plain(run)).fail(error, status)
-
-    return record
-
-
-def run_stage(stage: Callable[[Stage], None]) -> None:
+def run_stage(stage: Callable[[StageContext], None]) -> None:
     """Configure logging, load and check params.yaml, run the stage in the failure path."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     interrupt_on_signals()
@@ -72,6 +58,6 @@ def run_stage(stage: Callable[[Stage], None]) -> None:
         if environment.dvc_experiment is None:  # `dvc exp run` composed params.yaml itself, -S overrides included
             check_params_current(to_plain(OmegaConf.load(PARAMS_FILE)))
         try:
-            stage(Stage(pipeline, Layout(pipeline.paths), environment, failures, sys.argv[1:]))
+            stage(StageContext(pipeline, Layout(pipeline.paths), environment, failures, sys.argv[1:]))
         except FileNotFoundError as error:
             raise DataError(f"{error.filename} is missing: run `dvc repro`, which recreates what the stages write") from None

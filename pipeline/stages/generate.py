@@ -6,18 +6,18 @@ import logging
 
 from pipeline.core.draws import draw_post_stream
 from pipeline.files.data import save_coefficients, save_split
-from pipeline.stages import Stage, run_stage
+from pipeline.stages import StageContext, run_stage
 
 log = logging.getLogger(__name__)
 
 
-def generate(stage: Stage) -> None:
+def generate(stage: StageContext) -> None:
     draws = draw_post_stream(stage.pipeline.data)
     for dataset, split in draws.splits.items():
-        path = stage.layout.dataset(dataset)
+        path = stage.layout.data_file(dataset)
         save_split(path, split)
         log.info("wrote %s: %d train, %d test rows", path, len(split.x_train), len(split.x_test))
-    save_coefficients(stage.layout.coefficients(), draws.coefficients)
+    save_coefficients(stage.layout.coefficients_file(), draws.coefficients)
 
 
 if __name__ == "__main__":

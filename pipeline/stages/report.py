@@ -7,15 +7,15 @@ from pipeline.core.evaluation import Evaluation
 from pipeline.files.atomic import read_json, write_text
 from pipeline.files.records import loss_from_csv
 from pipeline.files.report import summary_markdown, summary_page
-from pipeline.stages import Stage, run_stage
+from pipeline.stages import StageContext, run_stage
 
 
-def report(stage: Stage) -> None:
+def report(stage: StageContext) -> None:
     layout, targets = stage.layout, stage.pipeline.targets
-    evaluations = {name: Evaluation(**read_json(layout.evaluation(name))) for name in targets}
-    loss_histories = {name: loss_from_csv(layout.loss_csv(name).read_text(encoding="utf-8")) for name in targets}
-    write_text(layout.summary_markdown(), summary_markdown(evaluations))
-    write_text(layout.summary_page(), summary_page(evaluations, loss_histories))
+    evaluations = {name: Evaluation(**read_json(layout.evaluation_file(name))) for name in targets}
+    loss_histories = {name: loss_from_csv(layout.loss_file(name).read_text(encoding="utf-8")) for name in targets}
+    write_text(layout.summary_markdown_file(), summary_markdown(evaluations))
+    write_text(layout.summary_page_file(), summary_page(evaluations, loss_histories))
 
 
 if __name__ == "__main__":

@@ -20,12 +20,14 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, flatten
 from pipeline.core.evaluation import Evaluation, inits_summary, inits_table
 from pipeline.core.weights import TrainingRecord
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
+from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
 from pipeline.files.report import loss_curve_figure
 from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time
@@ -61,9 +63,10 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _with_commit(tags: Mapping[str, str]) -> dict[str, str]:
+def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """`tags` with what MLflow's fluent API would add (user, source) and the project's git commit."""
     commit = _git_commit()
-    return {**tags, "mlflow.source.git.commit": commit} if commit else dict(tags)
+    return resolve_tags({**tags, "mlflow.source.git.commit": commit} if commit else dict(tags))
 
 
 def _log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:
@@ -79,7 +82,7 @@ def _now() -> int:
 def failure_reason(error: BaseException) -> str:
     """What a FAILED or KILLED run's `failure.reason` tag says."""
     if isinstance(error, KeyboardInterrupt):
-        return f"interrupted by {str(error) or 'SIGINT'}"
+        return interruption_reason(error)
     return str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
 
 
@@ -107,7 +110,7 @@ class RunRecorder:
         self.ended = False
 
     def _start(self, tags: Mapping[str, str]) -> str:
-        run = self.client.create_run(self.store.experiment_id, run_name=self.run_name, tags=_with_commit({**self.tags, **tags}))
+        run = self.client.create_run(self.store.experiment_id, run_name=self.run_name, tags=_run_tags({**self.tags, **tags}))
         self.run_id = run.info.run_id
         params = [Param(key, str(value)[:6000]) for key, value in flatten(dict(self.config)).items()]
         for start in range(0, len(params), 100):  # MLflow's limit of params per log_batch call
@@ -120,6 +123,8 @@ class RunRecorder:
         """The whole result: the config, `train_loss` per epoch, both weight sets, the .keras model, the loss
         curve, the evaluation (metrics, formulas as tags, evaluation.json), and with several
         initialisations each one's numbers (metric histories stepped by init, and `inits.csv`)."""
+        if self.run_id is not None:
+            raise RuntimeError(f"the run of {self.run_name} is recorded already ({self.run_id})")
         run_id = self._start({})
         primary, evaluation = records[0], evaluations[0]
         client = self.client
@@ -147,11 +152,11 @@ class RunRecorder:
                 ],
             )
             client.log_text(run_id, inits_table(evaluations, first_seed), "inits.csv")
-        client.set_terminated(run_id, "FINISHED")
+        client.set_terminated(run_id, RunStatus.FINISHED.value)
         self.ended = True
         return run_id
 
-    def fail(self, error: BaseException, status: str) -> None:
+    def fail(self, error: BaseException, status: RunStatus) -> None:
         """End the job's run `status` (FAILED, or KILLED for an interruption) with the reason; a divergence
         also with its epoch and the loss history up to it. The run the recording had begun, if it had."""
         if self.ended:
@@ -167,7 +172,7 @@ class RunRecorder:
         else:
             run_id = self.run_id
             self.client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
-        self.client.set_terminated(run_id, status)
+        self.client.set_terminated(run_id, status.value)
 
 
 def _loss_metrics(loss_history: Sequence[float]) -> list[Metric]:
@@ -180,9 +185,7 @@ def start_parent_run(store: Store, run_name: str, tags: Mapping[str, str]) -> st
     experiment are created once, so parallel jobs never race to create them (which loses runs on a fresh
     sqlite store)."""
     return (
-        MlflowClient(tracking_uri=store.uri)
-        .create_run(store.experiment_id, run_name=run_name, tags=_with_commit(tags))
-        .info.run_id
+        MlflowClient(tracking_uri=store.uri).create_run(store.experiment_id, run_name=run_name, tags=_run_tags(tags)).info.run_id
     )
 
 
@@ -211,13 +214,13 @@ def runs_tagged(store: Store, key: str, value: str) -> list[RecordedRun]:
 
 def _recorded_run(client: MlflowClient, run: Run) -> RecordedRun:
     evaluation = None
-    if run.info.status == "FINISHED":
+    if run.info.status == RunStatus.FINISHED:
         with tempfile.TemporaryDirectory() as scratch:
             evaluation = read_json(Path(client.download_artifacts(run.info.run_id, "evaluation.json", scratch)))
     return RecordedRun(run.info.status, dict(run.data.tags), dict(run.data.metrics), evaluation)
 
 
-def finish_parent_run(store: Store, run_id: str, metrics: Mapping[str, float], artifacts: Path, status: str) -> None:
+def finish_parent_run(store: Store, run_id: str, metrics: Mapping[str, float], artifacts: Path, status: RunStatus) -> None:
     """The sweep's summary on its parent run, which then ends with `status`."""
     client = MlflowClient(tracking_uri=store.uri)
     try:
@@ -225,13 +228,13 @@ def finish_parent_run(store: Store, run_id: str, metrics: Mapping[str, float], a
         client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
         client.log_artifacts(run_id, str(artifacts))
     except BaseException as error:
-        client.set_terminated(run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        client.set_terminated(run_id, ending_status(error).value)
         raise
-    client.set_terminated(run_id, status)
+    client.set_terminated(run_id, status.value)
 
 
-def end_if_running(store: Store, run_id: str, status: str) -> None:
+def end_if_running(store: Store, run_id: str, status: RunStatus) -> None:
     """Close a run that its owner could not close (a sweep that stopped early), so none stays RUNNING."""
     client = MlflowClient(tracking_uri=store.uri)
     if client.get_run(run_id).info.status == "RUNNING":
-        client.set_terminated(run_id, status)
+        client.set_terminated(run_id, status.value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -69,16 +70,46 @@ def artifact_root(uri: str) -> str | None:
 
 
 def check_reachable(uri: str) -> None:
-    """A sqlite store's directory exists; a tracking server answers. MLflow retries a server that does not
-    answer for about four minutes before it gives up; one plain request with a timeout tells in seconds."""
+    """The store answers: a sqlite store's directory exists and its file, if any, is a sqlite database; a
+    tracking server or a database server accepts a connection. Without MLflow, in seconds: MLflow retries a
+    server that does not answer for minutes. A store that answers but refuses (a wrong password, say) is
+    reported when the store is opened."""
     database = sqlite_database(uri)
-    if database is not None and not database.parent.is_dir():
-        raise TrackingError(
-            f"MLflow store {uri} is not usable: the directory {database.parent} does not exist: "
-            "create it or fix tracking.uri or $MLFLOW_TRACKING_URI"
-        )
-    if urlparse(uri).scheme not in ("http", "https"):
+    if database is not None:
+        _check_sqlite(uri, database)
         return
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        _check_server_answers(uri)
+    elif parsed.hostname and parsed.scheme.split("+")[0] in DATABASE_PORTS:
+        _check_database_answers(uri, parsed.hostname, parsed.port or DATABASE_PORTS[parsed.scheme.split("+")[0]])
+
+
+DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}  # SQLAlchemy's schemes, their servers' ports
+SQLITE_HEADER = b"SQLite format 3\x00"
+FIX = "fix tracking.uri or $MLFLOW_TRACKING_URI"
+
+
+def _shown(uri: str) -> str:
+    """The URI as an error may show it: without a password."""
+    parsed = urlparse(uri)
+    if parsed.password is None:
+        return uri
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
+
+
+def _check_sqlite(uri: str, database: Path) -> None:
+    if not database.parent.is_dir():
+        raise TrackingError(
+            f"MLflow store {uri} is not usable: the directory {database.parent} does not exist: create it or {FIX}"
+        )
+    if database.is_file() and database.stat().st_size:
+        with open(database, "rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise TrackingError(f"MLflow store {uri} is not usable: {database} is not a sqlite database: {FIX}")
+
+
+def _check_server_answers(uri: str) -> None:
     try:
         urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5).close()
     except urllib.error.HTTPError:
@@ -86,9 +117,16 @@ def check_reachable(uri: str) -> None:
     except OSError as error:
         reason = getattr(error, "reason", error)
         raise TrackingError(
-            f"MLflow tracking server {uri} does not answer ({reason}): start it (e.g. `python -m "
-            f"pipeline.ops.tracking_server start`) or fix tracking.uri or $MLFLOW_TRACKING_URI"
+            f"MLflow tracking server {_shown(uri)} does not answer ({reason}): start it (e.g. `python -m "
+            f"pipeline.ops.tracking_server start`) or {FIX}"
         ) from None
+
+
+def _check_database_answers(uri: str, host: str, port: int) -> None:
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as error:
+        raise TrackingError(f"MLflow store {_shown(uri)} does not answer ({error}): start its database server or {FIX}") from None
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.config import to_tracking_config
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.failures import ExitCode, interruption_status
+from pipeline.failures import ExitCode, RunStatus, interruption_status
 from pipeline.files.atomic import write_text
 from pipeline.tracking.store import Store, resolve_tracking_uri
 from pipeline.tracking.tags import JOB_TAG, OVERRIDE_TAG_PREFIX, OVERRIDES_TAG, PARENT_TAG
@@ -200,7 +200,7 @@ class SweepTracking(Callback):
             write_text(out_dir / name, text)
         for name, figure in figures.items():
             figure.savefig(out_dir / name)
-        status = "FINISHED" if summary.succeeded else "FAILED"
+        status = RunStatus.FINISHED if summary.succeeded else RunStatus.FAILED
         finish_parent_run(store, run_id, summary.metrics(), out_dir, status)
         return summary, out_dir
 

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 from matplotlib.figure import Figure
 
+from pipeline.failures import RunStatus
 from pipeline.files.html import figure_html, page_html, table_html
 from pipeline.tracking.tags import FAILURE_TAG, JOB_TAG, OVERRIDE_TAG_PREFIX
 
@@ -41,7 +42,7 @@ class JobResult:
 
     @property
     def finished(self) -> bool:
-        return self.status == "FINISHED"
+        return self.status == RunStatus.FINISHED
 
     @property
     def relations_hold(self) -> bool:

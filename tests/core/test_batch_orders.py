@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline.config import Coefficients, Dataset, Engine, ModelConfig, Space, TargetConfig
+from pipeline.core import training
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.network import build_network
 from pipeline.core.targets import TargetProblem, target_problem
@@ -80,13 +81,26 @@ def test_keras_engine_trains_every_epoch_on_a_new_order_of_every_row_drawn_from_
     assert len({order[0] for order in fits.orders}) > 1  # the first batch changes too
 
 
-def test_both_engines_take_the_same_orders(monkeypatch):
+def test_both_engines_take_the_orders_drawn_from_the_model_seed(monkeypatch):
     problem = weighted_sum_problem(n_train=300)
     fits = FitSpy(monkeypatch, problem.z_train)
-    train_network(problem, ModelConfig(seed=7), train_config(engine=Engine.keras, epochs=3, batch_size=128, lr=3e-3))
+    compiled_orders: list[np.ndarray] = []
+    compiled_engine = training.sgd_epochs
+
+    def watched_sgd_epochs(initials, z, y, orders, **kwargs):
+        watched = (compiled_orders.append(order) or order for order in orders)
+        return compiled_engine(initials, z, y, watched, **kwargs)
+
+    monkeypatch.setattr(training, "sgd_epochs", watched_sgd_epochs)
+    for engine in Engine:
+        train_network(problem, ModelConfig(seed=7), train_config(engine=engine, epochs=3, batch_size=128, lr=3e-3))
 
     expected = np.random.default_rng(7)  # pipeline.core.engines.batch_orders, written out
-    assert all(np.array_equal(order, expected.permutation(300)) for order in fits.orders)
+    expected_orders = [expected.permutation(300) for _ in range(3)]
+    assert len(fits.orders) == len(compiled_orders) == 3
+    for order, compiled_order, want in zip(fits.orders, compiled_orders, expected_orders, strict=True):
+        np.testing.assert_array_equal(order, want)
+        np.testing.assert_array_equal(compiled_order, want)
 
 
 @pytest.mark.slow

@@ -69,7 +69,7 @@ def run_gives_finite_numbers_or_one_line(run_config: Callable[..., RunConfig], o
     Returns how the run ended: "finished", or the PipelineError's class name."""
     try:
         run = run_config(*overrides)
-        _, evaluations = run_target(run, out_dir, job_store(run, Environment.read(), None), FailurePath(RERUN_HINT))
+        _, evaluations = run_target(run, out_dir, Environment.read(), FailurePath(RERUN_HINT))
     except PipelineError as error:
         assert str(error) and "\n" not in str(error)
         return type(error).__name__

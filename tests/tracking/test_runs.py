@@ -20,7 +20,7 @@ from pipeline.core.targets import TargetProblem, expected_relation, make_problem
 from pipeline.core.training import train_network
 from pipeline.core.weights import NetworkWeights, TrainingRecord
 from pipeline.errors import TrackingError, TrainingDiverged
-from pipeline.failures import FailurePath
+from pipeline.failures import FailurePath, RunStatus
 from pipeline.files.records import save_training
 from pipeline.tracking.runs import RunRecorder, open_store
 from pipeline.tracking.store import Store
@@ -158,7 +158,7 @@ def test_a_failure_after_the_recording_began_ends_that_same_run_not_a_second_one
         recorder.record([RECORD], tmp_path / "missing.keras", [CONVERGED], first_seed=42)
     begun = recorder.run_id
 
-    recorder.fail(error.value, "FAILED")
+    recorder.fail(error.value, RunStatus.FAILED)
 
     [run] = recorded_runs(ready_store)
     assert run.info.run_id == begun and run.info.status == "FAILED"
@@ -167,8 +167,8 @@ def test_a_failure_after_the_recording_began_ends_that_same_run_not_a_second_one
 
 
 def test_fail_twice_records_one_run_with_the_first_reason(recorder, ready_store):
-    recorder.fail(ValueError("first"), "FAILED")
-    recorder.fail(KeyboardInterrupt("SIGTERM"), "KILLED")
+    recorder.fail(ValueError("first"), RunStatus.FAILED)
+    recorder.fail(KeyboardInterrupt("SIGTERM"), RunStatus.KILLED)
 
     [run] = recorded_runs(ready_store)
     assert run.info.status == "FAILED" and run.data.tags["failure.reason"] == "ValueError: first"
@@ -179,7 +179,7 @@ def test_a_failure_after_a_finished_record_leaves_the_run_finished(recorder, tmp
     model_file.write_bytes(b"a model")
     recorder.record([RECORD], model_file, [CONVERGED], first_seed=42)
 
-    recorder.fail(ValueError("too late"), "FAILED")
+    recorder.fail(ValueError("too late"), RunStatus.FAILED)
 
     [run] = recorded_runs(ready_store)
     assert run.info.status == "FINISHED" and "failure.reason" not in run.data.tags
@@ -188,7 +188,7 @@ def test_a_failure_after_a_finished_record_leaves_the_run_finished(recorder, tmp
 def test_a_divergence_records_its_epoch_and_the_loss_history_up_to_it(recorder, ready_store):
     diverged = TrainingDiverged("training loss became nan at epoch 3: lower train.lr (was 50.0)", [4.0, 2.5, math.nan])
 
-    recorder.fail(diverged, "FAILED")
+    recorder.fail(diverged, RunStatus.FAILED)
 
     [run] = recorded_runs(ready_store)
     assert run.info.status == "FAILED"
@@ -200,7 +200,7 @@ def test_a_divergence_records_its_epoch_and_the_loss_history_up_to_it(recorder, 
 
 @pytest.mark.parametrize(("interruption", "named"), [(KeyboardInterrupt("SIGTERM"), "SIGTERM"), (KeyboardInterrupt(), "SIGINT")])
 def test_an_interruption_is_recorded_killed_naming_the_signal(recorder, ready_store, interruption, named):
-    recorder.fail(interruption, "KILLED")
+    recorder.fail(interruption, RunStatus.KILLED)
 
     [run] = recorded_runs(ready_store)
     assert run.info.status == "KILLED" and run.data.tags["failure.reason"] == f"interrupted by {named}"
@@ -210,9 +210,28 @@ def test_a_run_is_named_and_tagged_for_its_place_in_a_sweep(ready_store):
     store = open_store(ready_store, EXPERIMENT)
     placed = RunRecorder(store, "sum", {}, tags={"sweep.job": "3"}, run_name="#3 target=sum")
 
-    placed.fail(ValueError("x"), "FAILED")
+    placed.fail(ValueError("x"), RunStatus.FAILED)
 
     [run] = recorded_runs(ready_store)
     assert run.info.run_name == "#3 target=sum"
     assert run.data.tags["sweep.job"] == "3" and run.data.tags["target"] == "sum"
     assert isinstance(store, Store) and run.info.experiment_id == store.experiment_id
+
+
+def test_a_recorded_run_carries_the_user_source_and_commit_as_mlflows_own_runs_do(recorder, tmp_path, ready_store):
+    model_file = tmp_path / "model.keras"
+    model_file.write_bytes(b"a model")
+    recorder.record([RECORD], model_file, [CONVERGED], first_seed=42)
+
+    [run] = recorded_runs(ready_store)
+    assert {"mlflow.user", "mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit"} <= run.data.tags.keys()
+
+
+def test_a_job_is_recorded_whole_only_once(recorder, tmp_path, ready_store):
+    model_file = tmp_path / "model.keras"
+    model_file.write_bytes(b"a model")
+    recorder.record([RECORD], model_file, [CONVERGED], first_seed=42)
+
+    with pytest.raises(RuntimeError, match="is recorded already"):
+        recorder.record([RECORD], model_file, [CONVERGED], first_seed=42)
+    assert len(recorded_runs(ready_store)) == 1

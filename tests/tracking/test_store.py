@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pipeline.environment import Environment
@@ -19,6 +21,37 @@ def test_tracking_uri_prefers_config_then_environment_then_the_project_store(mon
     assert resolve_tracking_uri(None, Environment.read()) == f"sqlite:///{tmp_path / 'main-repo' / 'mlflow.db'}"
     monkeypatch.delenv("DVC_ROOT")
     assert resolve_tracking_uri(None, Environment.read()) == f"sqlite:///{project_root / 'mlflow.db'}"
+
+
+def test_a_file_that_is_not_a_sqlite_database_is_refused_before_any_work(tmp_path):
+    database = tmp_path / "mlflow.db"
+    database.write_text("not a database")
+
+    with pytest.raises(TrackingError) as error:
+        check_reachable(f"sqlite:///{database}")
+
+    assert str(error.value) == (
+        f"MLflow store sqlite:///{database} is not usable: {database} is not a sqlite database: "
+        "fix tracking.uri or $MLFLOW_TRACKING_URI"
+    )
+
+
+def test_a_database_server_that_does_not_answer_is_named_in_seconds_without_its_password():
+    start = time.monotonic()
+    with pytest.raises(TrackingError) as error:
+        check_reachable("postgresql://mlflow:s3cret@127.0.0.1:1/mlflow")
+
+    assert time.monotonic() - start < 10
+    assert str(error.value).startswith("MLflow store postgresql://mlflow:***@127.0.0.1:1/mlflow does not answer (")
+    assert str(error.value).endswith("start its database server or fix tracking.uri or $MLFLOW_TRACKING_URI")
+    assert "s3cret" not in str(error.value)
+
+
+def test_an_empty_sqlite_file_is_a_store_mlflow_will_make(tmp_path):
+    database = tmp_path / "mlflow.db"
+    database.touch()
+
+    check_reachable(f"sqlite:///{database}")
 
 
 def test_a_sqlite_store_in_a_directory_that_does_not_exist_is_refused_with_one_line(tmp_path):
