@@ -52,3 +52,7 @@ class TrainingRecord:
     learned: NetworkWeights
     loss_history: list[float]  # the mean training loss of each epoch, as model.fit reports it
     seconds: float
+
+    def weights_dict(self) -> dict[str, Any]:
+        """Both weight sets in the post's names: what weights.json holds, beside the model and in the run."""
+        return {"initial": self.initial.to_dict(), "learned": self.learned.to_dict()}

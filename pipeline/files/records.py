@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def _record_dict(record: TrainingRecord) -> dict[str, Any]:
-    return {"initial": record.initial.to_dict(), "learned": record.learned.to_dict(), "loss": record.loss_history}
+    return {**record.weights_dict(), "loss": record.loss_history}
 
 
 def _record_from(payload: dict[str, Any], seconds: float) -> TrainingRecord:
@@ -31,7 +31,7 @@ def _record_from(payload: dict[str, Any], seconds: float) -> TrainingRecord:
 
 
 def save_record(record: TrainingRecord, model_dir: Path) -> None:
-    write_json(Path(model_dir) / WEIGHTS_FILE, {"initial": record.initial.to_dict(), "learned": record.learned.to_dict()})
+    write_json(Path(model_dir) / WEIGHTS_FILE, record.weights_dict())
     write_json(Path(model_dir) / HISTORY_FILE, {"loss": record.loss_history, "seconds": record.seconds})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,13 @@ from pipeline.core.weights import TrainingRecord
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
 from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
+from pipeline.files.layout import WEIGHTS_FILE
 from pipeline.files.report import loss_curve_figure
 from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time
 from pipeline.tracking.tags import FAILURE_EPOCH_TAG, FAILURE_TAG
 
-_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+_METRICS_PER_CALL = 1000  # MLflow's limits per log_batch call
+_PARAMS_PER_CALL = 100
 
 
 def open_store(uri: str, experiment: str) -> Store:
@@ -69,10 +71,14 @@ def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return resolve_tags({**tags, "mlflow.source.git.commit": commit} if commit else dict(tags))
 
 
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
 def _log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:
     """Metric histories in batches: per-step writes cost ~3 ms each on sqlite, a batch of 1000 ~0.2 s."""
-    for start in range(0, len(metrics), _BATCH):
-        client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+    for chunk in _chunks(metrics, _METRICS_PER_CALL):
+        client.log_batch(run_id, metrics=chunk)
 
 
 def _now() -> int:
@@ -113,8 +119,8 @@ class RunRecorder:
         run = self.client.create_run(self.store.experiment_id, run_name=self.run_name, tags=_run_tags({**self.tags, **tags}))
         self.run_id = run.info.run_id
         params = [Param(key, str(value)[:6000]) for key, value in flatten(dict(self.config)).items()]
-        for start in range(0, len(params), 100):  # MLflow's limit of params per log_batch call
-            self.client.log_batch(self.run_id, params=params[start : start + 100])
+        for chunk in _chunks(params, _PARAMS_PER_CALL):
+            self.client.log_batch(self.run_id, params=chunk)
         return self.run_id
 
     def record(
@@ -130,7 +136,7 @@ class RunRecorder:
         client = self.client
         client.log_dict(run_id, dict(self.config), "config.yaml")
         _log_metrics(client, run_id, _loss_metrics(primary.loss_history))
-        client.log_dict(run_id, {"initial": primary.initial.to_dict(), "learned": primary.learned.to_dict()}, "weights.json")
+        client.log_dict(run_id, primary.weights_dict(), WEIGHTS_FILE)
         client.log_artifact(run_id, str(model_file))
         client.log_figure(run_id, loss_curve_figure(primary.loss_history, self.target), "loss_curve.png")
         summary = {"train_seconds": primary.seconds, **evaluation.metrics(), **inits_summary(evaluations)}
