@@ -149,6 +149,9 @@ class PipelineConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    # conf/'s digest when params.yaml was composed (`${conf_digest:}`, hydra_plugins/toy_ann_lab): the stages
+    # compare it with conf/ now, so params.yaml may be edited by hand while an uncomposed conf/ edit is caught.
+    conf_digest: str = MISSING
 
     def run_config(self, target_name: str) -> RunConfig:
         if target_name not in self.targets:

@@ -13,13 +13,10 @@ class Environment:
     # DVC's: `dvc exp run --queue` and `--temp` run the stages in a temporary copy of the repository that
     # DVC deletes afterwards, and point DVC_ROOT at the main one, where the default store lives.
     dvc_root: str | None
-    # Set by `dvc exp run`, which composed params.yaml from conf/ itself, -S overrides included.
-    dvc_experiment: str | None
 
     @classmethod
     def read(cls) -> Environment:
         return cls(
             mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
             dvc_root=os.environ.get("DVC_ROOT") or None,
-            dvc_experiment=os.environ.get("DVC_EXP_NAME") or None,
         )

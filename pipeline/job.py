@@ -1,8 +1,9 @@
-"""The Hydra door's job: draw the post's stream in memory, train, evaluate, record one MLflow run.
+"""A job: one target trained, evaluated and recorded as one MLflow run, the same in both doors
+(`train_and_evaluate`); and the Hydra door's job around it, which draws the post's stream in memory.
 
 Kept apart from `pipeline.run`, which imports it only once the config is valid: TensorFlow, scikit-learn
-and MLflow take seconds to load, a bad value is reported in about one. The job's model, weights and loss
-history also land in its Hydra output directory.
+and MLflow take seconds to load, a bad value is reported in about one. The Hydra job's model, weights and
+loss history also land in its Hydra output directory.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from pathlib import Path
 from pipeline.config import RunConfig, to_plain
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.evaluation import Evaluation, evaluate_training
-from pipeline.core.targets import target_problem
-from pipeline.core.training import train_network
+from pipeline.core.targets import TargetProblem, target_problem
+from pipeline.core.training import TrainingResult, train_network
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, TrackingError
 from pipeline.failures import FailurePath
 from pipeline.files.records import save_training
-from pipeline.tracking.runs import RunRecorder, open_store
+from pipeline.tracking.runs import RunRecorder, open_store, problem_datasets
 from pipeline.tracking.store import Store, only_this_host_reaches, resolve_tracking_uri
 from pipeline.tracking.sweep import SweepJob, SweepParent
 
@@ -36,6 +37,24 @@ def job_store(run: RunConfig, environment: Environment, sweep_job: SweepJob | No
     return store
 
 
+def draw_name(run: RunConfig) -> str:
+    """What a run's datasets are called: the dataset and the seed of its draw."""
+    return f"{run.target.dataset.value}-seed{run.data.seed}"
+
+
+def train_and_evaluate(
+    run: RunConfig, problem: TargetProblem, recorder: RunRecorder, data_file: Path | None, model_dir: Path
+) -> tuple[TrainingResult, list[Evaluation]]:
+    """Open the job's run (RUNNING, with the data it trains on, from `data_file` if a stage wrote it), train
+    with the loss shown in the run as it comes, save the training in `model_dir`, evaluate every network.
+    The caller writes what else it keeps, then `recorder.record`s the result: one run from the training's
+    start to the evaluation's end."""
+    recorder.start(problem_datasets(problem, draw_name(run), data_file))
+    result = train_network(problem, run.model, run.train, watch=recorder.loss)
+    save_training(result, model_dir)
+    return result, evaluate_training(result.records, problem, atol=run.eval.atol, lr=run.train.lr)
+
+
 def run_target(
     run: RunConfig, out_dir: Path, environment: Environment, failures: FailurePath, sweep_job: SweepJob | None = None
 ) -> tuple[str, list[Evaluation]]:
@@ -47,10 +66,8 @@ def run_target(
     placement = (sweep_job.tags(), sweep_job.run_name()) if sweep_job else (None, None)
     recorder = RunRecorder(job_store(run, environment, sweep_job), run.target.name, to_plain(run), *placement)
     failures.record = recorder.fail
-    result = train_network(problem, run.model, run.train)
-    model_file = save_training(result, out_dir)
-    evaluations = evaluate_training(result.records, problem, atol=run.eval.atol, lr=run.train.lr)
-    return recorder.record(result.records, model_file, evaluations, run.model.seed), evaluations
+    result, evaluations = train_and_evaluate(run, problem, recorder, None, out_dir)
+    return recorder.record(result.records, result.model, evaluations, run.model.seed), evaluations
 
 
 def check_this_host_reaches(uri: str, parent: SweepParent) -> None:

@@ -1,5 +1,6 @@
 """The Hydra door: one run per target, `python -m pipeline.run target=product train.epochs=50`,
-or a sweep, `python -m pipeline.run -m target=sum,weighted_sum,product`.
+or a sweep, `python -m pipeline.run -m target=sum,weighted_sum,product`; `toy-ann` is the same command
+(`cli`). `--help` describes the app (conf/hydra/help/toy_ann.yaml).
 
 Only the config machinery is imported up front, so a bad value is reported in about a second,
 before TensorFlow, scikit-learn and MLflow (several seconds) are loaded.
@@ -7,11 +8,16 @@ before TensorFlow, scikit-learn and MLflow (several seconds) are loaded.
 Failures take `pipeline.failures`' one path: a single run that fails stops with one line and exit code 2
 (a divergence is recorded as a FAILED run); in a sweep every failure is recorded as a FAILED child with
 its reason and the sweep goes on, its summary counts the failures and the command then exits 1 (see
-`pipeline.tracking.sweep`). Ctrl-C or SIGTERM records the job KILLED and exits 130.
+`pipeline.tracking.sweep`). Ctrl-C or SIGTERM records the job KILLED and exits 130. Hydra's own errors (an
+unknown key or option) are one line too, unless the user sets HYDRA_FULL_ERROR=1 for their traceback.
+
+A job's results go through the `pipeline.results` logger: conf/hydra/job_logging/toy_ann.yaml prints them
+plain on the terminal and files them in the job's Hydra log, `<output dir>/run.log`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -22,7 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.config import to_plain, to_run_config
+from pipeline.config import CONF_DIR, to_plain, to_run_config
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError
 from pipeline.failures import FailurePath, interrupt_on_signals
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
     from pipeline.core.evaluation import Evaluation
 
 RERUN_HINT = "a rerun starts afresh"
+RESULTS_LOGGER = "pipeline.results"  # named in conf/hydra/job_logging/toy_ann.yaml
+
+results_log = logging.getLogger(RESULTS_LOGGER)
 
 
 def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
@@ -54,6 +63,15 @@ def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
     return "\n".join(lines)
 
 
+def report(summary: str) -> None:
+    """A job's results, on the terminal and in its run.log; printed where the logging the user chose
+    (`hydra/job_logging=none` or `disabled`) would show them nowhere."""
+    if results_log.isEnabledFor(logging.INFO) and results_log.hasHandlers():
+        results_log.info(summary)
+    else:
+        print(summary)
+
+
 def _record_in_sweep(failures: FailurePath, sweep_job: SweepJob, cfg: DictConfig) -> None:
     """A sweep's job records every failure, a bad value included, as its child run: set before the config
     is even checked, with the config as composed (unresolved: an interpolation may be what is bad)."""
@@ -64,7 +82,8 @@ def _record_in_sweep(failures: FailurePath, sweep_job: SweepJob, cfg: DictConfig
     failures.record = recorder.fail
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+# An absolute path: the `toy-ann` script imports this module, and Hydra would read a relative one as a package.
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     sweep_job = current_sweep_job()
     label = f"job {sweep_job.run_name()}" if sweep_job else "the run"
@@ -76,7 +95,7 @@ def main(cfg: DictConfig) -> None:
 
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         run_id, evaluations = run_target(run, out_dir, Environment.read(), failures, sweep_job)
-        print(describe(run.target.name, run_id, evaluations))
+        report(describe(run.target.name, run_id, evaluations))
 
 
 def composition_error_line(error: HydraException) -> str:
@@ -91,11 +110,21 @@ def composition_error_line(error: HydraException) -> str:
     return " ".join(line if line.endswith((".", ":")) else f"{line}." for line in lines)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """`python -m pipeline.run ...` and `toy-ann ...`: Hydra's command line, with its errors in one line.
+    Hydra is told to raise them (HYDRA_FULL_ERROR=1) rather than print its own; a user who set the variable
+    asked for Hydra's full traceback, and gets it."""
     interrupt_on_signals()
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra then raises its errors for us to report
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"  # as Hydra reads it
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     with FailurePath(RERUN_HINT):
         try:
             main()
         except HydraException as error:
+            if full_error:
+                raise
             raise ConfigError(composition_error_line(error)) from None
+
+
+if __name__ == "__main__":
+    cli()

@@ -13,12 +13,15 @@ import tempfile
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from pipeline.config import (
     CONF_DIR,
@@ -28,9 +31,13 @@ from pipeline.config import (
     Engine,
     GammaConfig,
     GaussianConfig,
+    RunConfig,
     Space,
     TrainConfig,
+    flatten,
     load_pipeline_config,
+    to_plain,
+    to_run_config,
 )
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.evaluation import Evaluation
@@ -38,11 +45,14 @@ from pipeline.core.targets import TargetProblem, expected_relation, make_problem
 from pipeline.core.weights import TrainingRecord
 from pipeline.environment import Environment
 from pipeline.failures import FailurePath
-from pipeline.files.layout import Layout
+from pipeline.files.layout import PARAMS_FILE, Layout
 from pipeline.stages import RERUN_HINT, StageContext
 from pipeline.stages.generate import generate
 from pipeline.tracking.store import sqlite_database
 from pipeline.tracking.tags import PARENT_TAG
+
+if TYPE_CHECKING:
+    from pipeline.core.training import TrainingResult  # imports Keras: only the tests that train need it
 
 # Small enough to train in seconds, large enough that the learning test can recover the relations.
 TINY = ("data.n_train=256", "data.n_test=64", "train.epochs=2", "train.batch_size=32")
@@ -76,6 +86,24 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """conf/config.yaml composed with the overrides, as the Hydra door composes it."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
+
+
+def multirun_config(task: Sequence[str], params: dict[str, str] | None = None) -> DictConfig:
+    """What a multirun's callbacks receive for these command-line overrides and sweeper params: the config
+    the fixed ones compose, with its hydra node. Call it inside a Hydra context (the hydra_app fixture)."""
+    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(list(task)) if not o.is_sweep_override()]
+    config = compose(config_name="config", overrides=fixed, return_hydra_config=True)
+    with open_dict(config):
+        config.hydra.overrides.task = list(task)
+        config.hydra.sweeper.params = params
+    return config
+
+
+def job_params(overrides: Sequence[str]) -> dict[str, str]:
+    """The params a job's MLflow run records for these overrides: its typed config, flattened. Call it inside
+    a Hydra context, as multirun_config."""
+    typed = to_run_config(compose(config_name="config", overrides=list(overrides)))
+    return {key: str(value) for key, value in flatten(to_plain(typed)).items()}
 
 
 def small_data(n_train: int, n_test: int, *, seed: int = 42, x_size: int = 5) -> DataConfig:
@@ -244,3 +272,73 @@ def api(tracking_uri: str) -> str:
 def tags_of(run: dict) -> dict[str, str]:
     """A run's tags, from the REST API's list of key/value pairs."""
     return {tag["key"]: tag["value"] for tag in run["data"]["tags"]}
+
+
+# A job recorded as the doors record it, and the DVC train stage run in-process ----------------------------
+
+
+def record_job(
+    run: RunConfig, problem: TargetProblem, uri: str, model_dir: Path, data_file: Path | None = None
+) -> tuple[str, TrainingResult, list[Evaluation]]:
+    """Open the store, train, evaluate and record one job as both doors do (`train_and_evaluate`, then
+    `record`): (the run's id, the training, the evaluations)."""
+    from pipeline.job import train_and_evaluate
+    from pipeline.tracking.runs import RunRecorder, open_store
+
+    recorder = RunRecorder(open_store(uri, run.tracking.experiment), run.target.name, to_plain(run))
+    result, evaluations = train_and_evaluate(run, problem, recorder, data_file, model_dir)
+    return recorder.record(result.records, result.model, evaluations, run.model.seed), result, evaluations
+
+
+def tiny_stage(root: Path, *args: str, **train: float) -> StageContext:
+    """A DVC stage's context on the project's params.yaml shrunk to tiny sizes (and `train` settings such as
+    lr=50), every path under `root`, in a failure path of its own: run a stage in-process with
+    `with stage.failures: train(stage)`."""
+    pipeline = load_pipeline_config(PARAMS_FILE)
+    pipeline.data.n_train, pipeline.data.n_test = 256, 64
+    pipeline.train.epochs, pipeline.train.batch_size = 2, 32
+    for key, value in train.items():
+        setattr(pipeline.train, key, value)
+    for name in ("data", "models", "metrics", "plots", "reports", "evaluations"):
+        setattr(pipeline.paths, name, str(root / name))
+    return StageContext(pipeline, Layout(pipeline.paths), Environment.read(), FailurePath(RERUN_HINT), list(args))
+
+
+# DVC ------------------------------------------------------------------------------------------------------
+
+# The fix a stage names when params.yaml was composed from another conf/ (pipeline/stages/compose.py).
+STALE_PARAMS_FIX = (
+    "run `python -m pipeline.stages.compose` after editing conf/, or `dvc exp run` (which composes it, with any -S overrides)"
+)
+
+
+def stale_in_dvc_lock(repo: Path) -> dict[str, list]:
+    """What the repository's dvc.lock records that its workspace no longer matches, per stage: changed code,
+    conf or params deps, a changed command, and stages dvc.lock has but dvc.yaml has not. Outs, and deps that a
+    stage writes (data, models), are left out: a clean clone has none of them before `dvc pull`, and they
+    follow from the deps and params of the stages that write them."""
+    from dvc.repo import Repo  # DVC takes a second to import: only the tests of the DVC door load it
+
+    with Repo(str(repo)) as dvc:
+        stages = list(dvc.index.stages)
+        status = dvc.status()
+    names = {stage.addressing: stage.name for stage in stages}  # addressing is relative to the working directory
+    written = [Path(str(out.def_path)) for stage in stages for out in stage.outs]
+    stale: dict[str, list] = {}
+    for address, changes in status.items():
+        name = names[address]
+        for change in changes:
+            if isinstance(change, dict) and "changed deps" in change:
+                deps = {
+                    path: state
+                    for path, state in change["changed deps"].items()
+                    if not any(w.is_relative_to(path) for w in written)
+                }
+                if deps:
+                    stale.setdefault(name, []).append({"changed deps": deps})
+            elif change == "changed command":
+                stale.setdefault(name, []).append(change)
+    locked = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    for name in sorted(set(locked) - set(names.values())):
+        stale[name] = ["in dvc.lock, not in dvc.yaml"]
+    return stale

@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import keras
@@ -39,8 +39,11 @@ def _progress_bar(epochs: int) -> tqdm:
     return tqdm(total=epochs, desc="training", unit="epoch", mininterval=0.25, disable=None, file=sys.stderr)
 
 
+EpochWatcher = Callable[[int, float], None]  # (epoch from 1, the primary's loss): e.g. its run, live
+
+
 def _run_epochs(
-    epochs: int, initials: list[NetworkWeights], results: Iterator[EpochResult]
+    epochs: int, initials: list[NetworkWeights], results: Iterator[EpochResult], watch: EpochWatcher | None
 ) -> tuple[list[NetworkWeights], list[list[float]]]:
     """Every network's last weights and loss history; stops when the primary's loss stops being finite."""
     weights: list[NetworkWeights] = initials
@@ -52,15 +55,20 @@ def _run_epochs(
                 history.append(float(loss))
             bar.set_postfix(loss=losses[0][-1], refresh=False)
             bar.update()
+            if watch is not None:
+                watch(len(losses[0]), losses[0][-1])
             if not math.isfinite(losses[0][-1]):
                 break
     return weights, losses
 
 
-def train_network(problem: TargetProblem, model: ModelConfig, train: TrainConfig) -> TrainingResult:
+def train_network(
+    problem: TargetProblem, model: ModelConfig, train: TrainConfig, watch: EpochWatcher | None = None
+) -> TrainingResult:
     """SGD(train.lr) on MSE, `train.epochs` passes of batches of `train.batch_size` in the orders drawn from
     model.seed, from that seed's initialisation and, with `train.inits` > 1 (compiled engine), from those of
-    seeds model.seed+1, model.seed+2, ... alongside it, on the same batches."""
+    seeds model.seed+1, model.seed+2, ... alongside it, on the same batches. `watch` sees every epoch's loss
+    as it comes."""
     z, y = problem.z_train, problem.y_train
     x_size = z.shape[1]
     initials = [network_weights(build_network(x_size, model.seed + k)) for k in range(1, train.inits)]
@@ -75,7 +83,7 @@ def train_network(problem: TargetProblem, model: ModelConfig, train: TrainConfig
         epochs = keras_epochs(network, z, y, orders, batch_size=train.batch_size, lr=train.lr)
     else:
         epochs = sgd_epochs(initials, z, y, orders, batch_size=train.batch_size, lr=train.lr)
-    learned, losses = _run_epochs(train.epochs, initials, epochs)
+    learned, losses = _run_epochs(train.epochs, initials, epochs, watch)
     seconds = time.monotonic() - start
     log.info("trained %d epochs in %.1f s, final loss %.3g", len(losses[0]), seconds, losses[0][-1])
     if not all(math.isfinite(v) for v in losses[0]):

@@ -1,48 +1,50 @@
 """Self-contained HTML pages: tables and inline figures, no external resources, so a report opens offline.
 
-Every piece of text is escaped here, so callers pass plain values and formulas like `x1 < 0` stay text.
+The markup lives in Jinja2 templates beside this module (`templates/`), rendered with autoescaping on:
+callers pass plain values, and formulas like `x1 < 0` stay text.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import jinja2
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_STYLE = """
-body { font-family: sans-serif; margin: 2em auto; max-width: 80em; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
-th { background: #eee; }
-td { font-family: monospace; }
-img { max-width: 100%; }
-"""
+# PackageLoader reads the templates as package data, so an installed wheel renders the same pages as a checkout.
+# StrictUndefined: a misspelt variable fails the render instead of leaving a silent blank on the page.
+# trim_blocks and lstrip_blocks: a line holding only a {% for %} tag leaves no blank line in the page.
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("pipeline.files"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def _render(template: str, **values: object) -> str:
+    """A plain str, not Markup: a caller's `table_html(...) + "<p>...</p>"` stays HTML, not escaped again."""
+    return _TEMPLATES.get_template(template).render(**values)
 
 
 def figure_html(figure: Figure, alt: str) -> str:
     """An <img> whose PNG is a data URI: the page needs no image file beside it."""
     png = io.BytesIO()
     figure.savefig(png, format="png")
-    encoded = base64.b64encode(png.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
+    return _render("figure.html", png_base64=base64.b64encode(png.getvalue()).decode("ascii"), alt=alt)
 
 
 def table_html(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>\n" for row in rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
+    return _render("table.html", header=header, rows=rows)
 
 
 def page_html(title: str, sections: Sequence[tuple[str, str]]) -> str:
     """A whole page; each section is (heading, inner HTML), the heading escaped, the inner HTML as given."""
-    body = "".join(f"<section>\n<h2>{html.escape(heading)}</h2>\n{inner}\n</section>\n" for heading, inner in sections)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
-        f"<body>\n<h1>{html.escape(title)}</h1>\n{body}</body>\n</html>\n"
-    )
+    return _render("page.html", title=title, sections=sections)

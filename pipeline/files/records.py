@@ -66,8 +66,13 @@ def save_training(result: TrainingResult, model_dir: Path) -> Path:
 
 
 def loss_csv(loss_history: Sequence[float]) -> str:
-    """epoch,loss rows: what `dvc plots` draws."""
-    return "epoch,loss\n" + "".join(f"{epoch},{loss!r}\n" for epoch, loss in enumerate(loss_history, start=1))
+    """epoch,loss rows: what `dvc plots` draws. The csv module writes a float's repr, so `loss_from_csv` reads
+    back the same numbers; Unix line endings, not its default CRLF, keep the file (and its DVC hash) as before."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(("epoch", "loss"))
+    writer.writerows(enumerate(loss_history, start=1))
+    return text.getvalue()
 
 
 def loss_from_csv(text: str) -> list[float]:

@@ -1,6 +1,5 @@
 """The DVC door: one module per stage of dvc.yaml, each a thin edge that reads params.yaml and files, calls
-the core, and writes files and MLflow runs (evaluate records each target's run; train records only a
-training that failed or was interrupted)."""
+the core, and writes files and MLflow runs (train records each target's run, evaluation included)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ from pipeline.errors import ConfigError, DataError
 from pipeline.failures import FailurePath, interrupt_on_signals
 from pipeline.files.data import load_coefficients, load_split
 from pipeline.files.layout import PARAMS_FILE, Layout
-from pipeline.stages.compose import check_params_current
 
 RERUN_HINT = "`dvc repro` reruns the stage"
 
@@ -49,14 +47,17 @@ class StageContext:
 
 
 def run_stage(stage: Callable[[StageContext], None]) -> None:
-    """Configure logging, load and check params.yaml, run the stage in the failure path."""
+    """Configure logging, check and load params.yaml, run the stage in the failure path."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     interrupt_on_signals()
     with FailurePath(RERUN_HINT) as failures:
         environment = Environment.read()
-        pipeline = load_pipeline_config(PARAMS_FILE)
-        if environment.dvc_experiment is None:  # `dvc exp run` composed params.yaml itself, -S overrides included
-            check_params_current(to_plain(OmegaConf.load(PARAMS_FILE)))
+        # Imported here, not above, so that `python -m pipeline.stages.compose` runs a module not yet imported.
+        from pipeline.stages.compose import check_params_current
+
+        if PARAMS_FILE.is_file():  # stale first: a params.yaml from an older conf/ may not even load
+            check_params_current(to_plain(OmegaConf.load(PARAMS_FILE), resolve=False))
+        pipeline = load_pipeline_config(PARAMS_FILE)  # without the file, says how to compose it
         try:
             stage(StageContext(pipeline, Layout(pipeline.paths), environment, failures, sys.argv[1:]))
         except FileNotFoundError as error:

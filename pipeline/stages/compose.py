@@ -1,22 +1,33 @@
-"""Compose conf/pipeline.yaml into params.yaml, as DVC does on `dvc exp run`, for `dvc repro`.
+"""Compose conf/pipeline.yaml into params.yaml, as DVC does on `dvc exp run`, for `dvc repro`; and tell the
+stages whether params.yaml was composed from the conf/ they see.
 
-`python -m pipeline.stages.compose` after editing conf/. For a one-off change, use `dvc exp run -S key=value`:
-params.yaml is always conf/ composed, so the stages can tell when it is stale.
+`python -m pipeline.stages.compose` after editing conf/. params.yaml records a digest of conf/'s files
+(`conf_digest`, hydra_plugins/toy_ann_lab) and the stages compare only that: params.yaml may be edited by hand
+or restored by `dvc exp apply`, and `dvc repro` runs on it, while an edit to conf/ not composed stops them.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from pipeline.config import CONF_DIR, flatten, to_plain
+from pipeline.config import CONF_DIR, PROJECT_ROOT, to_plain
 from pipeline.errors import ConfigError
 from pipeline.files.atomic import write_text
 from pipeline.files.layout import PARAMS_FILE
 
+# hydra_plugins/ is no installed package: DVC finds it by putting the project's root on the path (its
+# `hydra.plugins_path`), and so does this module, for `toy-ann-compose` run from any directory.
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.append(str(PROJECT_ROOT))
+from hydra_plugins.toy_ann_lab import conf_digest  # registers ${conf_digest:}, as DVC's scan does
+
 PIPELINE_CONFIG = "pipeline"
+DIGEST_KEY = "conf_digest"  # conf/pipeline.yaml's `conf_digest: ${conf_digest:}`
 
 
 def compose_pipeline() -> dict[str, Any]:
@@ -25,16 +36,16 @@ def compose_pipeline() -> dict[str, Any]:
     return to_plain(cfg)
 
 
-def check_params_current(params: dict[str, Any]) -> None:
-    """Refuse a params.yaml that is not conf/ composed: `dvc repro` would otherwise run on stale values."""
-    have, want = flatten(params), flatten(compose_pipeline())
-    differing = sorted(key for key in have.keys() | want.keys() if have.get(key) != want.get(key))
-    if differing:
-        shown = "; ".join(f"{key}: {have.get(key)!r} in params.yaml, {want.get(key)!r} in conf/" for key in differing[:5])
-        more = f"; and {len(differing) - 5} more" if len(differing) > 5 else ""
+def check_params_current(params: dict[str, Any], conf_dir: Path = CONF_DIR) -> None:
+    """Refuse a params.yaml composed from another conf/ than the one here: `dvc repro` would otherwise run on
+    values that conf/ no longer gives. Values are not compared, so a hand edit of params.yaml is taken."""
+    recorded, current = params.get(DIGEST_KEY), conf_digest(conf_dir)
+    if recorded != current:
+        composed = f"conf_digest {recorded} in params.yaml" if recorded else "no conf_digest in params.yaml"
         raise ConfigError(
-            f"params.yaml is not conf/ composed ({shown}{more}): run `python -m pipeline.stages.compose` "
-            f"after editing conf/, or `dvc exp run` (which composes it, with any -S overrides)"
+            f"params.yaml is not conf/ composed: conf/ changed after it was ({composed}, {current} for conf/ now): "
+            "run `python -m pipeline.stages.compose` after editing conf/, or `dvc exp run` (which composes it, "
+            "with any -S overrides)"
         )
 
 

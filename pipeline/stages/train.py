@@ -1,39 +1,42 @@
-"""Stage `train@<target>`: fit the network; save the model, its training record and the loss curve data.
+"""Stage `train@<target>`: train the network, evaluate it and record its MLflow run, in one process, so the
+run's times cover the work; write the model, the loss curve's data, the DVC metrics and the evaluation.
 
-MLflow is loaded only to record a training that failed or was interrupted: the evaluate stage records
-the run."""
+One stage, not a train and an evaluate stage: the evaluation takes well under a second, and a second
+process would put its start-up (MLflow's import, seconds) inside the run. A new eval.atol reruns it and
+records a new run."""
 
 from __future__ import annotations
 
-from pipeline.config import RunConfig, to_plain
-from pipeline.core.training import train_network
-from pipeline.failures import RecordFailure, RunStatus
-from pipeline.files.atomic import write_text
-from pipeline.files.records import loss_csv, save_training
+import logging
+
+from pipeline.config import to_plain
+from pipeline.core.evaluation import inits_summary
+from pipeline.files.atomic import write_json, write_text
+from pipeline.files.records import loss_csv
+from pipeline.job import train_and_evaluate
 from pipeline.stages import StageContext, run_stage
-from pipeline.tracking.store import check_reachable, resolve_tracking_uri
+from pipeline.tracking.runs import RunRecorder, open_store
+from pipeline.tracking.store import resolve_tracking_uri
 
-
-def lazy_failure_recorder(uri: str, run: RunConfig) -> RecordFailure:
-    """Records the target's failed or interrupted run, loading MLflow only if there is one to record."""
-
-    def record(error: BaseException, status: RunStatus) -> None:
-        from pipeline.tracking.runs import RunRecorder, open_store
-
-        RunRecorder(open_store(uri, run.tracking.experiment), run.target.name, to_plain(run)).fail(error, status)
-
-    return record
+log = logging.getLogger(__name__)
 
 
 def train(stage: StageContext) -> None:
     run = stage.target_run()
+    name, layout = run.target.name, stage.layout
     problem = stage.problem(run)
     uri = resolve_tracking_uri(run.tracking.uri, stage.environment)
-    check_reachable(uri)  # the evaluate stage records the run: a store that does not answer fails now
-    stage.failures.record = lazy_failure_recorder(uri, run)
-    result = train_network(problem, run.model, run.train)
-    save_training(result, stage.layout.model_dir(run.target.name))
-    write_text(stage.layout.loss_file(run.target.name), loss_csv(result.record.loss_history))
+    recorder = RunRecorder(open_store(uri, run.tracking.experiment), name, to_plain(run))
+    stage.failures.record = recorder.fail
+    result, evaluations = train_and_evaluate(run, problem, recorder, layout.data_file(run.target.dataset), layout.model_dir(name))
+    evaluation = evaluations[0]
+    write_text(layout.loss_file(name), loss_csv(result.record.loss_history))
+    write_json(layout.metrics_file(name), evaluation.metrics() | inits_summary(evaluations))
+    write_json(layout.evaluation_file(name), evaluation.to_dict())
+    run_id = recorder.record(result.records, result.model, evaluations, run.model.seed)
+    log.info(
+        "%s: test MSE %.3g, relations hold: %s (MLflow run %s)", name, evaluation.test_mse, evaluation.relations_hold, run_id
+    )
 
 
 if __name__ == "__main__":

@@ -2,40 +2,58 @@
 not finish, and a sweep's parent and children. Every call names its store: nothing here relies on MLflow's
 process-wide tracking URI.
 
-A run is written only once its work is done (training and evaluation), so the store never holds a half
-run that looks finished; `open_store` checks the store before the work starts.
+A run opens RUNNING before its training, shows the loss as it trains, and ends FINISHED only once its
+whole result is in (or FAILED or KILLED with the reason), so its times cover the work and a run that looks
+finished is whole; `open_store` checks the store before the work starts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import logging
+import math
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Metric, Param, Run, RunTag
+import numpy as np
+from mlflow.data.numpy_dataset import from_numpy
+from mlflow.entities import DatasetInput, InputTag, LoggedModelOutput, LoggedModelStatus, Metric, Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
+from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, flatten
 from pipeline.core.evaluation import Evaluation, inits_summary, inits_table
+from pipeline.core.targets import TargetProblem, target_values
 from pipeline.core.weights import TrainingRecord
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
 from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
 from pipeline.files.layout import WEIGHTS_FILE
-from pipeline.files.report import loss_curve_figure
-from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time
+from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time, only_this_host_reaches
 from pipeline.tracking.tags import FAILURE_EPOCH_TAG, FAILURE_TAG
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
 
 _METRICS_PER_CALL = 1000  # MLflow's limits per log_batch call
 _PARAMS_PER_CALL = 100
+LIVE_INTERVAL_SECONDS = 2.0  # how often a training's loss so far reaches its run
+MODEL_NAME = "model"  # the MLflow Model's name in its run: runs:/<run id>/model
 
 
 def open_store(uri: str, experiment: str) -> Store:
@@ -47,12 +65,28 @@ def open_store(uri: str, experiment: str) -> Store:
             found = client.get_experiment_by_name(experiment)
             if found is not None:
                 return Store(uri, found.experiment_id)
-            return Store(uri, client.create_experiment(experiment, artifact_location=artifact_root(uri)))
+            experiment_id = client.create_experiment(experiment, artifact_location=artifact_root(uri))
+            _drop_empty_default_experiment(client, uri)
+            return Store(uri, experiment_id)
     except (MlflowException, SQLAlchemyError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TrackingError(
             f"MLflow store {uri} is not usable ({first_line}): fix tracking.uri or $MLFLOW_TRACKING_URI"
         ) from None
+
+
+def _drop_empty_default_experiment(client: MlflowClient, uri: str) -> None:
+    """MLflow makes a `Default` experiment in every new store; in one of this machine's that the project just
+    made its experiment in, an empty one only stands beside it in the UI, so it goes (soft-deleted: `mlflow
+    experiments restore` brings it back). A shared server's is left alone."""
+    if not only_this_host_reaches(uri):
+        return
+    try:
+        default = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+    except MlflowException:  # gone for good (`mlflow gc` after an earlier deletion)
+        return
+    if default.lifecycle_stage == "active" and not client.search_runs([DEFAULT_EXPERIMENT_ID], max_results=1):
+        client.delete_experiment(DEFAULT_EXPERIMENT_ID)
 
 
 def _git_commit() -> str | None:
@@ -92,9 +126,44 @@ def failure_reason(error: BaseException) -> str:
     return str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
 
 
+class LossStream:
+    """The training's loss, as MLflow metric histories while it trains: `train_loss` and, to read on a log
+    scale in MLflow's own charts, `train_loss_log10`. Buffered, and written every LIVE_INTERVAL_SECONDS.
+
+    A write that fails during the training is kept for the next one, with one warning: a store that
+    stumbles must not stop a training whose result it can still take (`flush`, at the end, raises)."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client, self.run_id, self.interval = client, run_id, LIVE_INTERVAL_SECONDS
+        self.pending: list[Metric] = []
+        self.last_write = time.monotonic()
+        self.warned = False
+
+    def __call__(self, epoch: int, loss: float) -> None:
+        now = _now()
+        self.pending.append(Metric("train_loss", loss, now, epoch))
+        if math.isfinite(loss) and loss > 0:
+            self.pending.append(Metric("train_loss_log10", math.log10(loss), now, epoch))
+        if time.monotonic() - self.last_write < self.interval:
+            return
+        try:
+            self.flush()
+        except (MlflowException, SQLAlchemyError, OSError) as error:
+            self.last_write = time.monotonic()
+            if not self.warned:
+                log.warning("the loss so far could not reach run %s (%s); it is kept and written later", self.run_id, error)
+                self.warned = True
+
+    def flush(self) -> None:
+        _log_metrics(self.client, self.run_id, self.pending)
+        self.pending, self.last_write = [], time.monotonic()
+
+
 class RunRecorder:
-    """The one MLflow run of a job: recorded whole once its work is done (`record`), or FAILED or KILLED
-    with its reason when the work or the recording fails (`fail`); never both, never twice.
+    """The one MLflow run of a job. `start` opens it (RUNNING: params, config, datasets) before the training,
+    `loss` streams the training's loss into it, and it ends with the whole result (`record`: FINISHED) or
+    FAILED or KILLED with its reason (`fail`); never both, never twice. Its start and end times cover the
+    training and the evaluation.
 
     `config` is the job's configuration as plain values: its params, and its `config.yaml` artifact.
     `tags` and `run_name` place the run in a sweep; the name defaults to the target's.
@@ -113,38 +182,51 @@ class RunRecorder:
         self.run_name = run_name or target
         self.client = MlflowClient(tracking_uri=store.uri)
         self.run_id: str | None = None  # once the run exists in the store
+        self.stream: LossStream | None = None
         self.ended = False
 
-    def _start(self, tags: Mapping[str, str]) -> str:
-        run = self.client.create_run(self.store.experiment_id, run_name=self.run_name, tags=_run_tags({**self.tags, **tags}))
+    def start(self, datasets: Sequence[DatasetInput] = ()) -> str:
+        """Open the run, RUNNING, with its params, `config.yaml` and the data it trains and is tested on."""
+        if self.run_id is not None:
+            raise RuntimeError(f"the run of {self.run_name} is started already ({self.run_id})")
+        run = self.client.create_run(self.store.experiment_id, run_name=self.run_name, tags=_run_tags(self.tags))
         self.run_id = run.info.run_id
         params = [Param(key, str(value)[:6000]) for key, value in flatten(dict(self.config)).items()]
         for chunk in _chunks(params, _PARAMS_PER_CALL):
             self.client.log_batch(self.run_id, params=chunk)
+        self.client.log_dict(self.run_id, dict(self.config), "config.yaml")
+        if datasets:
+            self.client.log_inputs(self.run_id, datasets=list(datasets))
+        self.stream = LossStream(self.client, self.run_id)
         return self.run_id
 
+    def loss(self, epoch: int, loss: float) -> None:
+        """One epoch's training loss, shown in the run while it trains."""
+        if self.stream is None:
+            raise RuntimeError(f"the run of {self.run_name} is not started")
+        self.stream(epoch, loss)
+
     def record(
-        self, records: Sequence[TrainingRecord], model_file: Path, evaluations: Sequence[Evaluation], first_seed: int
+        self, records: Sequence[TrainingRecord], network: keras.Model, evaluations: Sequence[Evaluation], first_seed: int
     ) -> str:
-        """The whole result: the config, `train_loss` per epoch, both weight sets, the .keras model, the loss
-        curve, the evaluation (metrics, formulas as tags, evaluation.json), and with several
-        initialisations each one's numbers (metric histories stepped by init, and `inits.csv`)."""
-        if self.run_id is not None:
-            raise RuntimeError(f"the run of {self.run_name} is recorded already ({self.run_id})")
-        run_id = self._start({})
+        """The whole result into the started run, which then ends FINISHED: the rest of the loss history,
+        both weight sets, the network as an MLflow Model, the evaluation (metrics; the formulas as tags and,
+        whole, as the run's description; evaluation.json), and with several initialisations each one's
+        numbers (metric histories stepped by init, and `inits.csv`)."""
+        if self.run_id is None or self.stream is None or self.ended:
+            raise RuntimeError(f"the run of {self.run_name} is not open ({self.run_id})")
+        run_id, client = self.run_id, self.client
+        self.stream.flush()
         primary, evaluation = records[0], evaluations[0]
-        client = self.client
-        client.log_dict(run_id, dict(self.config), "config.yaml")
-        _log_metrics(client, run_id, _loss_metrics(primary.loss_history))
         client.log_dict(run_id, primary.weights_dict(), WEIGHTS_FILE)
-        client.log_artifact(run_id, str(model_file))
-        client.log_figure(run_id, loss_curve_figure(primary.loss_history, self.target), "loss_curve.png")
+        log_network(client, self.store, run_id, network)
         summary = {"train_seconds": primary.seconds, **evaluation.metrics(), **inits_summary(evaluations)}
         now = _now()
         client.log_batch(
             run_id,
             metrics=[Metric(key, value, now, 0) for key, value in summary.items()],
-            tags=[RunTag(key, value) for key, value in evaluation.formulas().items()],
+            tags=[RunTag(key, value) for key, value in evaluation.formulas().items()]
+            + [RunTag(MLFLOW_RUN_NOTE, run_description(self.target, evaluation))],
         )
         client.log_dict(run_id, evaluation.to_dict(), "evaluation.json")
         if len(evaluations) > 1:
@@ -164,7 +246,7 @@ class RunRecorder:
 
     def fail(self, error: BaseException, status: RunStatus) -> None:
         """End the job's run `status` (FAILED, or KILLED for an interruption) with the reason; a divergence
-        also with its epoch and the loss history up to it. The run the recording had begun, if it had."""
+        also with its epoch. The loss streamed so far stays; a run that had not started is opened for it."""
         if self.ended:
             return
         self.ended = True
@@ -172,18 +254,77 @@ class RunRecorder:
         if isinstance(error, TrainingDiverged):
             tags[FAILURE_EPOCH_TAG] = str(error.epoch)
         if self.run_id is None:
-            run_id = self._start(tags)
-            if isinstance(error, TrainingDiverged):
-                _log_metrics(self.client, run_id, _loss_metrics(error.loss_history))
-        else:
-            run_id = self.run_id
-            self.client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
-        self.client.set_terminated(run_id, status.value)
+            self.start()
+        assert self.run_id is not None
+        if self.stream is not None:  # None when the start itself failed, after the run was created
+            self.stream.flush()
+        self.client.log_batch(self.run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+        self.client.set_terminated(self.run_id, status.value)
 
 
-def _loss_metrics(loss_history: Sequence[float]) -> list[Metric]:
-    now = _now()
-    return [Metric("train_loss", loss, now, epoch) for epoch, loss in enumerate(loss_history, start=1)]
+def run_description(target: str, evaluation: Evaluation) -> str:
+    """The run's description (Markdown): the formulas whole, which the runs table's tag columns cut off."""
+    rows = "".join(f"| {name.replace('_', ' ')} | `{formula}` |\n" for name, formula in evaluation.formulas().items())
+    return (
+        f"**{target}**: test MSE {evaluation.test_mse:.3g}; the post's relations "
+        f"{'hold' if evaluation.relations_hold else 'do not hold'} at atol {evaluation.atol:g} "
+        f"(m residual {evaluation.m_residual:.3g}, c residual {evaluation.c_residual:.3g}).\n\n"
+        f"| | formula |\n|---|---|\n{rows}"
+    )
+
+
+def log_network(client: MlflowClient, store: Store, run_id: str, network: keras.Model) -> str:
+    """The trained network as an MLflow Model of the Keras flavour, named `model` in the run (so
+    `mlflow.pyfunc.load_model("runs:/<id>/model")` loads it), with a signature and an input example.
+
+    By the client, not `mlflow.keras.log_model`, which records into the process's active experiment and
+    tracking URI; the pip requirements are given, so MLflow does not start a process to infer them. Keras is
+    loaded here, where a network is at hand: a sweep's own process never needs it."""
+    import mlflow.keras
+
+    example = np.ones((1, network.input_shape[-1]))  # float64, NumPy's default: the schema takes float32 too
+    signature = infer_signature(example, network(example).numpy())
+    logged = client.create_logged_model(store.experiment_id, name=MODEL_NAME, source_run_id=run_id)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / MODEL_NAME
+        path.mkdir()  # mlflow.keras.save_model writes the input example before it makes the folder
+        mlflow.keras.save_model(
+            network,
+            str(path),
+            mlflow_model=Model(
+                artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id, model_id=logged.model_id
+            ),
+            signature=signature,
+            input_example=example,
+            pip_requirements=[f"{package}=={importlib.metadata.version(package)}" for package in ("keras", "tensorflow")],
+        )
+        client.log_model_artifacts(logged.model_id, str(path))
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    return logged.model_id
+
+
+def problem_datasets(problem: TargetProblem, draw: str, data_file: Path | None) -> list[DatasetInput]:
+    """The training and test split a run learns and is scored on, as MLflow datasets named for the draw.
+
+    A split the generate stage wrote has DVC's digest of its file (the md5 of its bytes, as dvc.lock records
+    it), so a run names the exact file DVC tracks; one drawn in memory, MLflow's own digest of its arrays."""
+    written = {"source": str(data_file), "digest": hashlib.md5(data_file.read_bytes()).hexdigest()} if data_file else {}
+    splits = {
+        "train": ("training", problem.z_train, problem.y_train),
+        "test": ("testing", problem.z_test, target_values(problem.z_test, problem.relation)),
+    }
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source twice (for paths and for file: URIs), then warns that a path
+        # "can be interpreted in multiple ways": the same class twice.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        return [
+            DatasetInput(
+                from_numpy(features, targets=targets, name=f"{draw}-{split}", **written)._to_mlflow_entity(),
+                [InputTag(MLFLOW_DATASET_CONTEXT, context)],
+            )
+            for split, (context, features, targets) in splits.items()
+        ]
 
 
 def start_parent_run(store: Store, run_name: str, tags: Mapping[str, str]) -> str:

@@ -1,6 +1,6 @@
 """Where runs are recorded: the store a door resolves once (configured, environment, default) and passes
 down, and the checks that tell in seconds, before any work, whether it can be used. Free of MLflow, so
-the train stage starts without it."""
+the doors can check a store before loading it."""
 
 from __future__ import annotations
 

@@ -5,27 +5,36 @@ that launches the jobs, before any job starts. Every launcher hands the jobs a c
 joblib and Ray launchers pickle them, on whatever machine the job runs), so the parent's id travels with
 that copy and `on_job_start` tells the job (`current_sweep_job`). MLflow is imported only once a sweep
 starts, so a single run stays quick to validate.
+
+The parent carries the sweep's fixed params (`fixed_params`: what every job's params share) from the
+start, and Hydra's `multirun.yaml` from the sweep's end. Only Hydra's public API is used: the sweep's
+overrides come from the config the callbacks receive and Hydra's override parser, the fixed params from
+its compose API.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
 import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra import compose
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.config import to_tracking_config
+from pipeline.config import flatten, to_plain, to_run_config, to_tracking_config
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.failures import ExitCode, RunStatus, interruption_status
@@ -38,8 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # hydra/sweeper=basic's _target_, a name
 SUMMARY_DIR = "summary"  # in the sweep directory, and the parent run's artifacts
+MULTIRUN_FILE = "multirun.yaml"  # what Hydra's basic sweeper writes to the sweep directory: the sweep's config
+PARAM_LENGTH = 6000  # MLflow's limit on a param's value, as a job's params are cut
 
 
 def parse_overrides(overrides: list[str]) -> list[tuple[str, str]]:
@@ -96,19 +107,84 @@ def current_sweep_job() -> SweepJob | None:
     )
 
 
-def jobs_launched(config: DictConfig) -> int | None:
-    """How many jobs Hydra's basic sweeper launches for this multirun, counted as it counts them. None where
-    that is not known here: another sweeper (Optuna, Ax) decides as it goes, and a glob over config
-    options needs Hydra's config loader."""
-    if OmegaConf.select(config, "hydra.sweeper._target_", default=None) != BASIC_SWEEPER:
-        return None
+def sweep_overrides(config: DictConfig) -> list[Override]:
+    """The sweep's overrides as Hydra's basic sweeper reads them: its params (`hydra.sweeper.params`, e.g.
+    from an experiment), then the command line's, where a later key replaces an earlier one."""
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     arguments = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
-    try:
-        [jobs] = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), max_batch_size=None)
-    except HydraException:  # glob(): the options of a config group
+    final: dict[str, Override] = {}
+    for override in OverridesParser.create().parse_overrides(arguments):
+        final[override.get_key_element()] = override
+    return list(final.values())
+
+
+def jobs_launched(config: DictConfig) -> int | None:
+    """How many jobs Hydra's basic sweeper launches for this multirun, counted as it counts them: one per
+    combination of the swept values. None where that is not known here: another sweeper (Optuna, Ax)
+    decides as it goes, and a glob over config options needs Hydra's config loader."""
+    if OmegaConf.select(config, "hydra.sweeper._target_", default=None) != BASIC_SWEEPER:
         return None
-    return len(jobs)
+    try:
+        values = [list(o.sweep_string_iterator()) for o in sweep_overrides(config) if o.is_sweep_override()]
+    except HydraException:  # glob(), or an interval, which the basic sweeper refuses
+        return None
+    return math.prod(len(swept) for swept in values)
+
+
+def _compose(config: DictConfig, overrides: list[str]) -> DictConfig | None:
+    """The job config these overrides compose, through the Hydra that runs the sweep (and its search path);
+    None outside a Hydra app, or where Hydra cannot compose them."""
+    if not GlobalHydra.instance().is_initialized():
+        return None
+    hydra_overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.hydra))
+    fixed_hydra = [o.input_line for o in hydra_overrides if o.input_line and not o.is_sweep_override()]
+    try:
+        return compose(config_name=config.hydra.job.config_name, overrides=[*fixed_hydra, *overrides])
+    except (HydraException, OmegaConfBaseException) as error:
+        log.warning("could not compose %s for the sweep's fixed params: %s", overrides, error)
+        return None
+
+
+def _params(config: DictConfig) -> dict[str, str]:
+    """A job config as a job's params: typed where it is valid, as composed where it is not."""
+    try:
+        plain = to_plain(to_run_config(config))
+    except (PipelineError, OmegaConfBaseException):
+        plain = to_plain(config, resolve=False)
+    return {key: str(value)[:PARAM_LENGTH] for key, value in flatten(plain).items()}
+
+
+def fixed_params(config: DictConfig) -> dict[str, str]:
+    """The params every job of the sweep shares: the config its fixed overrides compose, as a job's params,
+    less what a swept override changes. A swept key changes itself and every key under it; a swept config
+    group changes every key one of its options sets, wherever that is (an experiment is `_global_`), found
+    by composing each option."""
+    overrides = sweep_overrides(config)
+    fixed = [o.input_line for o in overrides if o.input_line and not o.is_sweep_override()]
+    swept = [o for o in overrides if o.is_sweep_override()]
+    base = _compose(config, fixed)
+    if base is None:
+        base = OmegaConf.masked_copy(config, [str(key) for key in config if key != "hydra"])
+    params = _params(base)
+    changed = {o.key_or_group for o in swept}
+    groups = set(OmegaConf.select(config, "hydra.runtime.choices", default=None) or {})
+    for override in swept:
+        if override.key_or_group not in groups:
+            continue
+        try:
+            options = list(override.sweep_string_iterator())
+        except HydraException:  # glob(): the group's own keys, as for any key
+            continue
+        for option in options:
+            composed = _compose(config, [*fixed, f"{override.get_key_element()}={option}"])
+            if composed is not None:
+                other = _params(composed)
+                changed |= {key for key in params.keys() | other.keys() if params.get(key) != other.get(key)}
+    return {key: value for key, value in params.items() if not any(_under(key, swept_key) for swept_key in changed)}
+
+
+def _under(key: str, swept_key: str) -> bool:
+    return key == swept_key or key.startswith(f"{swept_key}.")
 
 
 def _refuse_swept_tracking(config: DictConfig) -> None:
@@ -173,25 +249,35 @@ class SweepTracking(Callback):
             sys.exit(ExitCode.JOBS_FAILED)
 
     def _open_parent(self, config: DictConfig) -> None:
+        from mlflow.entities import Param
+        from mlflow.tracking import MlflowClient
+
         from pipeline.tracking.runs import open_store, start_parent_run
 
         _refuse_swept_tracking(config)
         tracking = to_tracking_config(config)
+        params = [Param(key, value) for key, value in fixed_params(config).items()]
         store = open_store(resolve_tracking_uri(tracking.uri, Environment.read()), tracking.experiment)
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: " ".join(config.hydra.overrides.task)}
         run_id = start_parent_run(store, f"sweep {sweep_dir.parent.name}/{sweep_dir.name}", tags)
         self.parent = SweepParent(run_id, store, socket.gethostname())
         atexit.register(self._close_if_still_open)
+        MlflowClient(tracking_uri=store.uri).log_batch(run_id, params=params)  # which splits them by MLflow's limits
         log.info("MLflow parent run %s in %s", run_id, store.uri)
 
     def _summarise(self, config: DictConfig, parent: SweepParent) -> tuple[SweepSummary, Path]:
         """The children's results as a summary, written to the sweep directory and the parent run, which ends
         FAILED if any job failed."""
+        from mlflow.tracking import MlflowClient
+
         from pipeline.tracking.runs import finish_parent_run, runs_tagged
         from pipeline.tracking.sweep_summary import JobResult, SweepSummary
 
         store, run_id = parent.store, parent.run_id
+        multirun_file = Path(config.hydra.sweep.dir).resolve() / MULTIRUN_FILE
+        if multirun_file.is_file():  # another sweeper may not write one
+            MlflowClient(tracking_uri=store.uri).log_artifact(run_id, str(multirun_file))
         jobs = [JobResult.from_child(child) for child in runs_tagged(store, PARENT_TAG, run_id)]
         summary = SweepSummary(sorted(jobs, key=lambda job: job.number), jobs_launched(config))
         out_dir = Path(config.hydra.sweep.dir).resolve() / SUMMARY_DIR

@@ -1,9 +1,10 @@
 """Training: either engine learns the post's sum, deterministically, from the seed's initialisation (and
-the next seeds' alongside it), and stops at a divergence."""
+the next seeds' alongside it), shows each epoch's loss as it comes, and stops at a divergence."""
 
 from __future__ import annotations
 
 import io
+import math
 import sys
 
 import numpy as np
@@ -18,10 +19,10 @@ from tests.helpers import sum_problem, train_config
 ENGINES = pytest.mark.parametrize("engine", list(Engine), ids=lambda engine: engine.value)
 
 
-def train(problem, seed: int, epochs: int, batch_size: int, lr: float, engine: Engine, inits: int = 1):
+def train(problem, seed: int, epochs: int, batch_size: int, lr: float, engine: Engine, inits: int = 1, watch=None):
     """train_network with the model seed and the training settings spelled out."""
     settings = train_config(epochs=epochs, batch_size=batch_size, lr=lr, engine=engine, inits=inits)
-    return train_network(problem, ModelConfig(seed=seed), settings)
+    return train_network(problem, ModelConfig(seed=seed), settings, watch=watch)
 
 
 @pytest.mark.slow
@@ -71,6 +72,33 @@ def test_exploding_learning_rate_stops_with_a_divergence_error(engine):
 
     with pytest.raises(TrainingDiverged, match=r"lower train\.lr"):
         train(problem, seed=1, epochs=50, batch_size=32, lr=50.0, engine=engine)
+
+
+@ENGINES
+def test_watch_sees_each_epochs_loss_as_it_comes(engine):
+    seen: list[tuple[int, float]] = []
+
+    result = train(sum_problem(n_train=128), 5, 3, 32, 0.003, engine, watch=lambda epoch, loss: seen.append((epoch, loss)))
+
+    assert seen == list(enumerate(result.record.loss_history, start=1))
+
+
+def test_watch_sees_the_primarys_loss_only_when_several_initialisations_train():
+    seen: list[tuple[int, float]] = []
+
+    result = train(sum_problem(n_train=128), 5, 3, 32, 0.003, Engine.compiled, inits=3, watch=lambda *epoch: seen.append(epoch))
+
+    assert seen == list(enumerate(result.records[0].loss_history, start=1))
+
+
+def test_watch_sees_the_epoch_that_diverged_before_the_training_stops():
+    seen: list[tuple[int, float]] = []
+
+    with pytest.raises(TrainingDiverged) as error:
+        train(sum_problem(n_train=256), 1, 50, 32, 50.0, Engine.compiled, watch=lambda *epoch: seen.append(epoch))
+
+    assert [epoch for epoch, _ in seen] == list(range(1, error.value.epoch + 1))
+    assert not math.isfinite(seen[-1][1])
 
 
 def test_several_initialisations_train_alongside_the_primary_which_stays_as_with_one():

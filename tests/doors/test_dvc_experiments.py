@@ -1,8 +1,11 @@
-"""DVC experiments that run in a temporary copy of the project (`dvc exp run --queue`, then `dvc queue
-start`), as a user runs them: their results come back to the main repository, MLflow runs included."""
+"""DVC experiments as a user runs them: `dvc exp show` lists params and metrics, not modules; `dvc exp apply`
+then `dvc repro` works; and experiments that run in a temporary copy of the project (`dvc exp run --queue`,
+then `dvc queue start`) bring their results back to the main repository, MLflow runs included."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from pathlib import Path
@@ -13,6 +16,18 @@ from mlflow.tracking import MlflowClient
 from tests.helpers import TARGETS, TINY, set_options, sh
 
 LEARNING_RATES = [0.001, 0.01]
+UP_TO_DATE = "Data and pipelines are up to date."
+# dvc.yaml's deps, one `dvc exp show` column each: three folders (code, resolver, config) and the data.
+DEP_COLUMNS = {
+    "conf",
+    "hydra_plugins",
+    "pipeline",
+    "data/gaussian.npz",
+    "data/gamma.npz",
+    "data/drawn_coefficients.json",
+    "evaluations",
+    "plots/loss",
+}
 
 
 def wait_for_queue(copy: Path, timeout: float = 300) -> str:
@@ -60,3 +75,25 @@ def test_queued_experiments_record_their_mlflow_runs_in_the_main_store(project_c
     assert not (project_copy / "metrics").exists()  # they ran in temporary copies, not in the workspace
     assert list((project_copy / ".dvc" / "tmp" / "exps").glob("tmp*")) == []  # which DVC removed
     assert list(project_copy.rglob("mlflow.db")) == [project_copy / "mlflow.db"]
+
+
+@pytest.mark.slow
+def test_exp_show_has_no_module_column_and_exp_apply_then_repro_runs_as_does_a_hand_edit_of_params(project_copy):
+    """The issue's path: `dvc exp run -S ...`, `dvc exp show --csv`, `dvc exp apply <exp>`, `dvc repro`."""
+    sh("dvc", "exp", "run", "-n", "tiny", *set_options(TINY), cwd=project_copy)
+
+    table = sh("dvc", "exp", "show", "--csv", cwd=project_copy).stdout
+    columns = next(csv.reader(io.StringIO(table)))
+    [experiment] = experiments_shown(project_copy)
+    assert set(experiment["deps"]) == DEP_COLUMNS and set(columns) >= DEP_COLUMNS
+    assert [column for column in columns if column.endswith(".py") or column.startswith("pipeline/")] == []
+
+    params = project_copy / "params.yaml"  # a hand edit: the stages take it, conf/ being unchanged
+    params.write_text(params.read_text().replace("epochs: 2", "epochs: 3"))
+    repro = sh("dvc", "repro", cwd=project_copy).stdout
+    assert "Running stage 'train@sum'" in repro and "Running stage 'generate'" not in repro
+    assert len((project_copy / "plots" / "loss" / "sum.csv").read_text().splitlines()) == 1 + 3
+
+    sh("dvc", "exp", "apply", "tiny", cwd=project_copy)
+    assert "epochs: 2" in params.read_text()
+    assert UP_TO_DATE in sh("dvc", "repro", cwd=project_copy).stdout

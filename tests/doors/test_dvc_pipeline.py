@@ -10,7 +10,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import TARGETS, TINY, recorded_runs, set_options, sh
+from hydra_plugins.toy_ann_lab import conf_digest
+from tests.helpers import STALE_PARAMS_FIX, TARGETS, TINY, recorded_runs, set_options, sh
 
 
 @pytest.mark.slow
@@ -53,11 +54,18 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(pr
     client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("toy-ann").experiment_id])
     assert sorted(run.data.tags["target"] for run in runs) == sorted(TARGETS)
+    locked = yaml.safe_load((project_copy / "dvc.lock").read_text())["stages"]["generate"]["outs"]
+    md5 = {out["path"]: out["md5"] for out in locked}
     for run in runs:
         assert run.info.status == "FINISHED"
         assert run.info.artifact_uri.startswith((project_copy / "mlartifacts").as_uri())
         assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
         assert "test_mse" in run.data.metrics and "recovered_formula" in run.data.tags
+        # the network as the run's MLflow Model, not a raw model.keras; the data as datasets DVC's md5 names
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "weights.json", "evaluation.json"}
+        assert len(run.outputs.model_outputs) == 1
+        trained_on = md5[f"data/{run.data.params['target.dataset']}.npz"]
+        assert {d.dataset.digest for d in run.inputs.dataset_inputs} == {trained_on}
 
     shown = sh("dvc", "metrics", "show", "--json", cwd=project_copy).stdout
     assert all(f"metrics/{target}.json" in shown for target in TARGETS)
@@ -68,7 +76,10 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(pr
     train_conf.write_text(train_conf.read_text().replace("epochs: 1000", "epochs: 3"))
     stale = sh("dvc", "repro", cwd=project_copy, ok=False)
     assert stale.returncode != 0
-    assert "params.yaml is not conf/ composed" in stale.stderr and "train.epochs: 2 in params.yaml, 3 in conf/" in stale.stderr
+    assert [line for line in stale.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: params.yaml is not conf/ composed: conf/ changed after it was (conf_digest {params['conf_digest']} in "
+        f"params.yaml, {conf_digest(project_copy / 'conf')} for conf/ now): {STALE_PARAMS_FIX}"
+    ]
     assert len(client.search_runs([runs[0].info.experiment_id])) == len(TARGETS)
 
 

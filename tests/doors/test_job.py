@@ -1,6 +1,7 @@
-"""The Hydra door's job: its store is chosen before any work (in a sweep, only one every node reaches), and
-any config a user can type either trains to a result whose numbers are all finite, or stops with one line
-the user can act on (a ConfigError, or another PipelineError such as a divergence)."""
+"""The Hydra door's job: its store is chosen before any work (in a sweep, only one every node reaches); it
+records one run from before its training to after its evaluation, on the data it draws in memory; and any
+config a user can type either trains to a result whose numbers are all finite, or stops with one line the
+user can act on (a ConfigError, or another PipelineError such as a divergence)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from mlflow.data.numpy_dataset import from_numpy
+from mlflow.tracking import MlflowClient
 
 from pipeline.config import RunConfig
+from pipeline.core.draws import draw_post_stream
+from pipeline.core.targets import target_problem
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, PipelineError, TrackingError
 from pipeline.failures import FailurePath
@@ -23,7 +28,7 @@ from pipeline.run import RERUN_HINT
 from pipeline.tracking.runs import open_store
 from pipeline.tracking.store import Store
 from pipeline.tracking.sweep import SweepJob, SweepParent
-from tests.helpers import TINY
+from tests.helpers import TINY, recorded_runs
 
 # Values that train in well under a second, so most examples reach training and evaluation.
 USUAL = {
@@ -152,3 +157,33 @@ def test_a_job_outside_a_sweep_opens_the_store_its_config_and_environment_name(r
     store = job_store(run_config(*TINY), Environment.read(), None)
 
     assert store == open_store(ready_store, "toy-ann")
+
+
+def test_the_hydra_job_records_one_finished_run_with_its_drawn_data_and_its_model(run_config, tmp_path, ready_store):
+    run = run_config(*TINY)
+    draws = draw_post_stream(run.data)
+    problem = target_problem(run.target, draws.splits[run.target.dataset], draws.coefficients)
+
+    run_id, _ = run_target(run, tmp_path, Environment.read(), FailurePath(RERUN_HINT))
+
+    [recorded] = recorded_runs(ready_store)
+    assert (recorded.info.run_id, recorded.info.status) == (run_id, "FINISHED")
+    assert recorded.info.end_time - recorded.info.start_time >= recorded.data.metrics["train_seconds"] * 1000
+    # drawn in memory, not read from a file DVC tracks: MLflow's own digest of the arrays
+    digests = {d.dataset.name: d.dataset.digest for d in recorded.inputs.dataset_inputs}
+    assert digests.keys() == {"gaussian-seed42-train", "gaussian-seed42-test"}
+    assert digests["gaussian-seed42-train"] == from_numpy(problem.z_train, targets=problem.y_train).digest
+    assert len(recorded.outputs.model_outputs) == 1
+    assert {"model.keras", "weights.json", "history.json"} <= {p.name for p in tmp_path.iterdir()}  # its Hydra directory
+
+
+def test_a_diverging_hydra_job_ends_its_run_failed_with_the_loss_streamed_up_to_the_divergence(run_config, tmp_path, ready_store):
+    with pytest.raises(SystemExit) as exit_, FailurePath(RERUN_HINT) as failures:
+        run_target(run_config(*TINY, "train.lr=50"), tmp_path, Environment.read(), failures)
+
+    assert exit_.value.code == 2
+    [recorded] = recorded_runs(ready_store)
+    assert recorded.info.status == "FAILED" and recorded.data.tags["failure.epoch"] == "1"
+    [loss] = MlflowClient(tracking_uri=ready_store).get_metric_history(recorded.info.run_id, "train_loss")
+    assert loss.step == 1 and not math.isfinite(loss.value)
+    assert len(recorded.inputs.dataset_inputs) == 2  # the run was open, with its data, before the training

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from pipeline.config import CONF_DIR
 from tests.helpers import TINY, recorded_runs, run_door
 
 
@@ -62,7 +65,11 @@ def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, 
         ),
     ],
 )
-def test_hydras_own_errors_for_unknown_options_and_keys_are_one_line_too(project_root, tmp_path, mlflow_store, override, message):
+def test_hydras_own_errors_for_unknown_options_and_keys_are_one_line_too(
+    project_root, tmp_path, mlflow_store, monkeypatch, override, message
+):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
     done = run_door(override, f"hydra.run.dir={tmp_path}", cwd=project_root)
 
     assert done.returncode == 2
@@ -80,3 +87,56 @@ def test_a_diverging_run_exits_nonzero_and_is_recorded_failed_with_its_reason_an
     assert run.info.status == "FAILED"
     assert run.data.tags["failure.reason"].startswith("training loss became nan") and run.data.tags["failure.epoch"] == "1"
     assert run.data.params["train.lr"] == "50.0" and "test_mse" not in run.data.metrics
+
+
+@pytest.mark.slow
+def test_hydra_full_error_gives_hydras_own_full_traceback(project_root, tmp_path, mlflow_store):
+    done = run_door("train.lrr=1", f"hydra.run.dir={tmp_path}", cwd=project_root, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert any("config_loader_impl.py" in line for line in lines)  # down to Hydra's own frames
+    assert lines[-2:] == [
+        "hydra.errors.ConfigCompositionException: Could not override 'train.lrr'.",
+        "To append to your config use +train.lrr=1",
+    ]
+    assert recorded_runs(mlflow_store) == []
+
+
+@pytest.mark.slow
+def test_help_describes_the_app_its_config_groups_and_every_ready_made_study(tmp_path):
+    done = run_door("--help", cwd=tmp_path)  # from another directory: the app finds its own conf/
+
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert text.startswith("toy-ann: train the tiniest network, Dense(1, relu) -> Dense(1)")
+    groups = text[text.index("== Config groups") : text.index("== Ready-made studies")]
+    assert "\ntarget: geometric_mean, product, sum, weighted_sum\n" in groups
+    assert {line.split(":")[0] for line in groups.splitlines()[1:] if line} == {
+        "data",
+        "eval",
+        "experiment",
+        "model",
+        "target",
+        "tracking",
+        "train",
+    }
+    studies = text[text.index("== Ready-made studies") : text.index("== Config ==")]
+    named = {line.split()[0] for line in studies.splitlines()[1:] if line.startswith("  ") and not line.startswith("   ")}
+    assert named == {path.stem for path in (CONF_DIR / "experiment").glob("*.yaml")}
+    assert "train:\n  engine: compiled\n" in text  # the config these overrides compose
+
+
+@pytest.mark.slow
+def test_a_jobs_results_are_on_the_terminal_and_in_its_hydra_log(project_root, tmp_path, mlflow_store):
+    done = run_door(*TINY, f"hydra.run.dir={tmp_path}", cwd=project_root)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = recorded_runs(mlflow_store)
+    first = f"target sum  (MLflow run {run.info.run_id})"
+    terminal = done.stdout.splitlines()
+    summary = terminal[terminal.index(first) :]  # plain on the terminal, as printed before
+    assert any(line.startswith("  recovered formula f(X) = ") for line in summary)
+    log = (tmp_path / "run.log").read_text()
+    assert f"[pipeline.results][INFO] - {first}\n" + "\n".join(summary[1:]) in log

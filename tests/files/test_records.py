@@ -51,3 +51,7 @@ def test_loss_history_survives_the_csv_that_dvc_plots_reads():
     history = [1.5, 0.25, 1.0000000000000002e-05]
 
     assert loss_from_csv(loss_csv(history)) == history
+
+
+def test_loss_csv_keeps_its_header_and_unix_line_endings_so_its_dvc_hash_moves_only_with_the_data():
+    assert loss_csv([1.5, 0.25]) == "epoch,loss\n1,1.5\n2,0.25\n"

@@ -54,7 +54,7 @@ def assert_recorded_over_http(running: tracking_server.RunningServer, state_dir:
         assert [point["step"] for point in history["metrics"]] == [1, 2]
         assert child["info"]["artifact_uri"].startswith("mlflow-artifacts:")
         stored = {f.name for f in (artifact_root / child["info"]["run_id"] / "artifacts").iterdir()}
-        assert {"weights.json", "model.keras", "evaluation.json"} <= stored
+        assert {"config.yaml", "weights.json", "evaluation.json"} <= stored  # the model is a LoggedModel of its own
     assert (artifact_root / parent_id / "artifacts" / "sweep_report.html").is_file()
 
 

@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.ops.tracking_server import free_loopback_port
 from pipeline.tracking import sweep
 from pipeline.tracking.store import Store
-from pipeline.tracking.sweep import SweepParent, SweepTracking, jobs_launched
+from pipeline.tracking.sweep import MULTIRUN_FILE, SweepParent, SweepTracking, fixed_params, jobs_launched
 from pipeline.tracking.tags import JOB_TAG, OVERRIDE_TAG_PREFIX, PARENT_TAG
-from tests.helpers import TINY, recorded_runs, rest, run_door, sweep_runs
+from tests.helpers import TINY, job_params, multirun_config, recorded_runs, rest, run_door, sweep_runs
 
 
 @pytest.mark.slow
@@ -168,7 +168,10 @@ def test_jobs_launched_by_the_basic_sweeper_are_the_product_of_each_keys_values(
     assert jobs_launched(sweep_config(["target=sum,product", "model.seed=range(1,4)", "train.epochs=2"])) == 6
     assert jobs_launched(sweep_config(["target=sum,product"], {"model.seed": "1,2,3"})) == 6
     assert jobs_launched(sweep_config(["target=sum,product"], {"target": "sum"})) == 2  # the command line wins
+    assert jobs_launched(sweep_config(["train.lr=0.1"], {"train.lr": "0.003,0.03", "model.seed": "1,2"})) == 2
+    assert jobs_launched(sweep_config(["train.epochs=2"])) == 1
     assert jobs_launched(sweep_config(["target=glob(*)"])) is None  # needs Hydra's config loader
+    assert jobs_launched(sweep_config(["train.lr=interval(0.001,0.1)"])) is None  # the basic sweeper refuses it
     assert jobs_launched(sweep_config(["target=sum,product"], sweeper="OptunaSweeper")) is None
 
 
@@ -205,3 +208,42 @@ def test_a_job_whose_config_moves_it_to_another_experiment_fails_inside_its_swee
     [moved] = [child for child in children if child.info.status == "FAILED"]
     assert "a sweep records all its jobs in one store and experiment" in moved.data.tags["failure.reason"]
     assert recorded_runs(mlflow_store, experiment="elsewhere") == []
+
+
+@pytest.mark.slow
+def test_the_parent_run_carries_the_sweeps_fixed_params_and_its_multirun_yaml(failing_sweep):
+    _, uri = failing_sweep
+    [parent], children = sweep_runs(uri)
+    [finished] = [child for child in children if child.info.status == "FINISHED"]
+
+    shared = {key: value for key, value in finished.data.params.items() if key != "train.lr"}
+    assert parent.data.params == shared  # the swept key is the one left out
+    assert parent.data.params["train.epochs"] == "2" and parent.data.params["target.name"] == "sum"
+    client = MlflowClient(tracking_uri=uri)
+    assert MULTIRUN_FILE in {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}
+    logged = Path(client.download_artifacts(parent.info.run_id, MULTIRUN_FILE, str(Path(uri.removeprefix("sqlite:///")).parent)))
+    assert logged.read_text() == (Path(parent.data.tags["sweep.dir"]) / MULTIRUN_FILE).read_text()
+
+
+def test_a_swept_key_is_left_out_of_the_fixed_params_with_what_lies_under_it(hydra_app):
+    params = fixed_params(multirun_config(["target=sum,product", "model.seed=1,2", "train.epochs=2"]))
+
+    everything = job_params(["target=sum", "model.seed=1", "train.epochs=2"])
+    assert params == {key: value for key, value in everything.items() if not key.startswith(("target.", "model.seed"))}
+    assert params["train.epochs"] == "2"
+
+
+def test_a_swept_global_group_leaves_out_every_key_one_of_its_options_sets(hydra_app):
+    params = fixed_params(multirun_config(["experiment=quick,post"]))
+
+    assert not {"data.n_train", "data.n_test", "train.epochs"} & params.keys()  # what experiment=quick sets
+    assert params["train.lr"] == "0.003" and params["data.seed"] == "42"
+
+
+def test_the_sweepers_params_count_as_the_basic_sweeper_applies_them_the_command_line_winning(hydra_app):
+    config = multirun_config(["train.lr=0.1"], {"train.lr": "0.003,0.03", "model.seed": "0,1000", "train.inits": "4"})
+
+    params = fixed_params(config)
+
+    assert params["train.lr"] == "0.1" and params["train.inits"] == "4"
+    assert "model.seed" not in params

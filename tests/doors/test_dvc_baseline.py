@@ -1,0 +1,43 @@
+"""The DVC baseline on main: dvc.lock, committed with the metrics, the plot data and the report of a full-size
+`dvc repro`, is what `dvc metrics diff`, `dvc params diff` and `dvc exp show` compare against. It must record
+the code, conf/ and params of the commit it sits in: a change to any of them calls for a new `dvc repro`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import TARGETS, TINY, commit_all, set_options, sh, stale_in_dvc_lock
+
+REMAKE = (
+    "dvc.lock is stale: run `dvc repro` at the post's settings and commit dvc.lock with metrics/, plots/, "
+    "evaluations/ and reports/"
+)
+
+
+def test_the_committed_dvc_lock_records_the_code_conf_and_params_of_the_workspace(project_root):
+    if not (project_root / "dvc.lock").is_file():
+        pytest.skip("no dvc.lock: main has no DVC baseline yet (`dvc repro` at the post's settings, then commit it)")
+
+    assert stale_in_dvc_lock(project_root) == {}, REMAKE
+
+
+@pytest.mark.slow
+def test_a_dvc_lock_is_current_in_a_clean_clone_and_stale_after_an_edit_to_the_code_or_to_params(project_copy, tmp_path):
+    sh("dvc", "exp", "run", *set_options(TINY), cwd=project_copy)
+    commit_all(project_copy, "baseline")
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(project_copy), str(clone), cwd=tmp_path)  # no DVC cache: no data, no models
+
+    assert stale_in_dvc_lock(clone) == {}
+
+    engine = clone / "pipeline" / "core" / "engines.py"
+    engine.write_text(engine.read_text() + "\n# an edit\n")
+    params = clone / "params.yaml"
+    params.write_text(params.read_text().replace("lr: 0.003", "lr: 0.004"))
+
+    code, lr = {"pipeline": "modified"}, {"params.yaml": {"train": "modified"}}
+    assert stale_in_dvc_lock(clone) == {
+        "generate": [{"changed deps": code}],
+        **{f"train@{name}": [{"changed deps": code | lr}] for name in TARGETS},
+        "report": [{"changed deps": code}],
+    }
