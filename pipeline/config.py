@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -277,12 +278,28 @@ class _TrackingOnly:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
-def load_pipeline_config(params_path: Path) -> PipelineConfig:
-    """The DVC door: params.yaml, typed and validated."""
+def load_params(params_path: Path) -> DictConfig:
+    """params.yaml as written (it may be edited by hand): a file that is not YAML is one line naming where."""
     path = Path(params_path)
     if not path.is_file():
         raise ConfigError(f"{path} not found: compose it from conf/ with `python -m pipeline.stages.compose`")
-    return validate_pipeline(_to_object(OmegaConf.load(path), PipelineConfig))
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(
+            f"{path} is not valid YAML{where} ({problem}): fix it, or compose it anew with `python -m pipeline.stages.compose`"
+        ) from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"{path} must be a mapping of settings: compose it anew with `python -m pipeline.stages.compose`")
+    return loaded
+
+
+def load_pipeline_config(params_path: Path) -> PipelineConfig:
+    """The DVC door: params.yaml, typed and validated."""
+    return validate_pipeline(_to_object(load_params(params_path), PipelineConfig))
 
 
 def to_plain(config: Any, resolve: bool = True) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
@@ -42,7 +41,6 @@ from pipeline.config import (
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.evaluation import Evaluation
 from pipeline.core.targets import TargetProblem, expected_relation, make_problem
-from pipeline.core.weights import TrainingRecord
 from pipeline.environment import Environment
 from pipeline.failures import FailurePath
 from pipeline.files.layout import PARAMS_FILE, Layout
@@ -129,17 +127,6 @@ def sum_problem(n_train: int, n_test: int = 200) -> TargetProblem:
     return make_problem(split.x_train, split.x_test, expected_relation(Coefficients.ones, 5, draws.coefficients), Space.linear)
 
 
-# Results ---------------------------------------------------------------------------------------------------
-
-
-def assert_same_record(have: TrainingRecord, want: TrainingRecord) -> None:
-    for name in ("initial", "learned"):
-        have_weights, want_weights = getattr(have, name), getattr(want, name)
-        np.testing.assert_array_equal(have_weights.W1, want_weights.W1)
-        assert (have_weights.b1, have_weights.w2, have_weights.b2) == (want_weights.b1, want_weights.w2, want_weights.b2)
-    assert have.loss_history == want.loss_history and have.seconds == want.seconds
-
-
 # MLflow, read back -----------------------------------------------------------------------------------------
 
 
@@ -195,6 +182,13 @@ def set_options(values: tuple[str, ...]) -> list[str]:
 def commit_all(repo: Path, message: str) -> None:
     sh("git", "add", "-A", cwd=repo)
     sh("git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", message, cwd=repo)
+
+
+def git_changes(repo: Path) -> dict[str, str]:
+    """What git would commit in `repo`: each changed, deleted or new file that is not ignored, with its status
+    as `git status --porcelain` shows it (" M" modified, " D" deleted, "??" new)."""
+    status = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=repo).stdout
+    return {line[3:]: line[:2] for line in status.splitlines()}
 
 
 def copy_project(project_root: Path, copy: Path) -> Path:
@@ -314,9 +308,11 @@ STALE_PARAMS_FIX = (
 
 def stale_in_dvc_lock(repo: Path) -> dict[str, list]:
     """What the repository's dvc.lock records that its workspace no longer matches, per stage: changed code,
-    conf or params deps, a changed command, and stages dvc.lock has but dvc.yaml has not. Outs, and deps that a
-    stage writes (data, models), are left out: a clean clone has none of them before `dvc pull`, and they
-    follow from the deps and params of the stages that write them."""
+    conf or params deps, a changed command, changed outs (the committed `cache: false` ones, metrics/,
+    evaluations/, plots/loss/ and reports/, edited or deleted by hand, as `dvc status` sees them), and stages
+    dvc.lock has but dvc.yaml has not. Left out: outs that are merely not in the cache (a clean clone has no
+    data/ or models/ before `dvc pull`), and deps that a stage writes (data, models, evaluations, plot data),
+    whose drift shows as the writing stage's changed outs."""
     from dvc.repo import Repo  # DVC takes a second to import: only the tests of the DVC door load it
 
     with Repo(str(repo)) as dvc:
@@ -336,6 +332,10 @@ def stale_in_dvc_lock(repo: Path) -> dict[str, list]:
                 }
                 if deps:
                     stale.setdefault(name, []).append({"changed deps": deps})
+            elif isinstance(change, dict) and "changed outs" in change:
+                outs = {path: state for path, state in change["changed outs"].items() if state != "not in cache"}
+                if outs:
+                    stale.setdefault(name, []).append({"changed outs": outs})
             elif change == "changed command":
                 stale.setdefault(name, []).append(change)
     locked = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]

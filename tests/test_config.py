@@ -7,7 +7,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from hydra_plugins.toy_ann_lab import conf_digest
-from pipeline.config import Coefficients, ConfigError, Dataset, Space, flatten, load_pipeline_config, to_plain
+from pipeline.config import Coefficients, ConfigError, Dataset, Space, flatten, load_params, load_pipeline_config, to_plain
 from pipeline.stages import compose
 from pipeline.stages.compose import check_params_current, compose_pipeline
 
@@ -210,3 +210,14 @@ def test_several_initialisations_need_the_compiled_engine(run_config):
     assert run_config("train.inits=64").train.inits == 64
     with pytest.raises(ConfigError, match=r"train\.inits=2 is not allowed: more than 1 needs train\.engine=compiled"):
         run_config("train.inits=2", "train.engine=keras")
+
+
+def test_a_params_yaml_that_is_not_yaml_is_one_line_naming_where(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  lr: 0.003\n  epochs: [1000\n")
+
+    with pytest.raises(ConfigError) as error:
+        load_params(params)
+
+    assert str(error.value).startswith(f"{params} is not valid YAML at line ")
+    assert "\n" not in str(error.value) and "python -m pipeline.stages.compose" in str(error.value)

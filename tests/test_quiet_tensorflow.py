@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ABSL_BANNER, hidden_by_tensorflow, min_log_level
 from pipeline.config import PROJECT_ROOT
+from pipeline.quiet_tensorflow import ABSL_BANNER, hidden_by_tensorflow, min_log_level
 from tests.helpers import TINY, run_door
 
 INFO = b"I0000 00:00:1796006902.802750   19309 port.cc:153] oneDNN custom operations are on.\n"
@@ -100,3 +100,15 @@ def test_a_door_that_trains_with_tensorflow_prints_no_cuda_or_absl_noise(project
     assert done.returncode == 0, done.stderr[-3000:]
     assert "recovered formula" in done.stdout  # it did train
     assert [line for line in (done.stdout + done.stderr).splitlines() if NOISE.search(line)] == []
+
+
+def test_a_tensorflow_that_aborts_while_loading_still_shows_why(tmp_path):
+    """The filter is a process of its own: lines sent before a crash reach the terminal after it."""
+    (tmp_path / "tensorflow").mkdir()
+    fatal = b"F0000 00:00:1796006902.802753   19309 cpu_feature_guard.cc:1] This TensorFlow binary needs AVX\n"
+    (tmp_path / "tensorflow" / "__init__.py").write_text(f"import os\nos.write(2, {INFO + fatal!r})\nos.abort()\n")
+
+    done = python("import pipeline, tensorflow", tmp_path, TF_CPP_MIN_LOG_LEVEL=None)
+
+    assert done.returncode != 0
+    assert done.stderr == fatal

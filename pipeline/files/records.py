@@ -1,5 +1,5 @@
 """What a training leaves: in its model directory the .keras model, both weight sets and the loss history
-(JSON, read back without TensorFlow by the evaluate stage); and the loss curve's data for `dvc plots`."""
+(JSON, readable without TensorFlow); and the loss curve's data for `dvc plots`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.core.weights import NetworkWeights, TrainingRecord
-from pipeline.files.atomic import atomic_path, read_json, write_json
+from pipeline.core.weights import TrainingRecord
+from pipeline.files.atomic import atomic_path, write_json
 from pipeline.files.layout import HISTORY_FILE, INITS_FILE, MODEL_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -21,37 +21,13 @@ def _record_dict(record: TrainingRecord) -> dict[str, Any]:
     return {**record.weights_dict(), "loss": record.loss_history}
 
 
-def _record_from(payload: dict[str, Any], seconds: float) -> TrainingRecord:
-    return TrainingRecord(
-        initial=NetworkWeights.from_dict(payload["initial"]),
-        learned=NetworkWeights.from_dict(payload["learned"]),
-        loss_history=[float(v) for v in payload["loss"]],
-        seconds=seconds,
-    )
-
-
 def save_record(record: TrainingRecord, model_dir: Path) -> None:
     write_json(Path(model_dir) / WEIGHTS_FILE, record.weights_dict())
     write_json(Path(model_dir) / HISTORY_FILE, {"loss": record.loss_history, "seconds": record.seconds})
 
 
-def load_record(model_dir: Path) -> TrainingRecord:
-    weights = read_json(Path(model_dir) / WEIGHTS_FILE)
-    history = read_json(Path(model_dir) / HISTORY_FILE)
-    return _record_from({**weights, "loss": history["loss"]}, float(history["seconds"]))
-
-
 def save_inits(records: list[TrainingRecord], model_dir: Path) -> None:
     write_json(Path(model_dir) / INITS_FILE, {"seconds": records[0].seconds, "inits": [_record_dict(r) for r in records]})
-
-
-def load_records(model_dir: Path) -> list[TrainingRecord]:
-    """Every initialisation's record, the primary first: just the primary when only one was trained."""
-    inits_file = Path(model_dir) / INITS_FILE
-    if not inits_file.is_file():
-        return [load_record(model_dir)]
-    payload = read_json(inits_file)
-    return [_record_from(entry, float(payload["seconds"])) for entry in payload["inits"]]
 
 
 def save_training(result: TrainingResult, model_dir: Path) -> Path:

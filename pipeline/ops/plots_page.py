@@ -14,6 +14,7 @@ import sys
 from importlib.metadata import version
 
 from pipeline.config import PROJECT_ROOT
+from pipeline.files.atomic import write_text
 
 PAGE = PROJECT_ROOT / ".dvc" / "plots" / "offline.html"
 # dvc-render fills these; the page leaves out `{scripts}`, DVC's <script src> tags for the CDN.
@@ -72,7 +73,7 @@ def offline_page() -> str:
 
 
 def main() -> None:
-    PAGE.write_text(offline_page(), encoding="utf-8")
+    write_text(PAGE, offline_page())
     sys.stderr.write(f"wrote {PAGE} ({PAGE.stat().st_size:,} bytes)\n")
 
 

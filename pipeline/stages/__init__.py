@@ -7,10 +7,9 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from pipeline.config import PipelineConfig, RunConfig, load_pipeline_config, to_plain
+from pipeline.config import PROJECT_ROOT, PipelineConfig, RunConfig, load_params, load_pipeline_config, to_plain
 from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, DataError
@@ -55,9 +54,11 @@ def run_stage(stage: Callable[[StageContext], None]) -> None:
         # Imported here, not above, so that `python -m pipeline.stages.compose` runs a module not yet imported.
         from pipeline.stages.compose import check_params_current
 
-        if PARAMS_FILE.is_file():  # stale first: a params.yaml from an older conf/ may not even load
-            check_params_current(to_plain(OmegaConf.load(PARAMS_FILE), resolve=False))
-        pipeline = load_pipeline_config(PARAMS_FILE)  # without the file, says how to compose it
+        params = load_params(PARAMS_FILE)  # without the file, or with broken YAML: one line
+        # DVC sets DVC_ROOT for every stage; a root elsewhere than this project is a --temp or queued copy.
+        in_copy = environment.dvc_root is not None and Path(environment.dvc_root).resolve() != PROJECT_ROOT.resolve()
+        check_params_current(to_plain(params, resolve=False), in_dvc_copy=in_copy)
+        pipeline = load_pipeline_config(PARAMS_FILE)  # stale first: a params.yaml from an older conf/ may not load
         try:
             stage(StageContext(pipeline, Layout(pipeline.paths), environment, failures, sys.argv[1:]))
         except FileNotFoundError as error:

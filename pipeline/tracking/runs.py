@@ -17,21 +17,22 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mlflow.data.numpy_dataset import from_numpy
-from mlflow.entities import DatasetInput, InputTag, LoggedModelOutput, LoggedModelStatus, Metric, Param, Run, RunTag
+from mlflow.entities import DatasetInput, InputTag, LoggedModel, LoggedModelOutput, LoggedModelStatus, Metric, Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
-from mlflow.models import Model, infer_signature
+from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, flatten
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_METRICS_PER_CALL = 1000  # MLflow's limits per log_batch call
-_PARAMS_PER_CALL = 100
 LIVE_INTERVAL_SECONDS = 2.0  # how often a training's loss so far reaches its run
 MODEL_NAME = "model"  # the MLflow Model's name in its run: runs:/<run id>/model
 
@@ -105,18 +104,13 @@ def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return resolve_tags({**tags, "mlflow.source.git.commit": commit} if commit else dict(tags))
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    return (items[start : start + size] for start in range(0, len(items), size))
-
-
-def _log_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:
-    """Metric histories in batches: per-step writes cost ~3 ms each on sqlite, a batch of 1000 ~0.2 s."""
-    for chunk in _chunks(metrics, _METRICS_PER_CALL):
-        client.log_batch(run_id, metrics=chunk)
-
-
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+def run_params(config: Mapping[str, Any]) -> dict[str, str]:
+    """A job's configuration as MLflow params: flattened, each value cut to MLflow's limit."""
+    return {key: str(value)[:MAX_PARAM_VAL_LENGTH] for key, value in flatten(dict(config)).items()}
 
 
 def failure_reason(error: BaseException) -> str:
@@ -130,14 +124,15 @@ class LossStream:
     """The training's loss, as MLflow metric histories while it trains: `train_loss` and, to read on a log
     scale in MLflow's own charts, `train_loss_log10`. Buffered, and written every LIVE_INTERVAL_SECONDS.
 
-    A write that fails during the training is kept for the next one, with one warning: a store that
-    stumbles must not stop a training whose result it can still take (`flush`, at the end, raises)."""
+    Metric histories go in batches (MLflow splits them to its limits): per-step writes cost ~3 ms each on
+    sqlite, a batch of 1000 ~0.2 s. A write that fails during the training ends the streaming, with one
+    warning, and keeps the loss for the end (`flush`, which raises if the store still fails): a store that
+    stumbles must not stop a training whose result it can still take, nor stall it in its retries."""
 
     def __init__(self, client: MlflowClient, run_id: str):
         self.client, self.run_id, self.interval = client, run_id, LIVE_INTERVAL_SECONDS
         self.pending: list[Metric] = []
         self.last_write = time.monotonic()
-        self.warned = False
 
     def __call__(self, epoch: int, loss: float) -> None:
         now = _now()
@@ -149,13 +144,13 @@ class LossStream:
         try:
             self.flush()
         except (MlflowException, SQLAlchemyError, OSError) as error:
-            self.last_write = time.monotonic()
-            if not self.warned:
-                log.warning("the loss so far could not reach run %s (%s); it is kept and written later", self.run_id, error)
-                self.warned = True
+            self.interval = math.inf
+            log.warning(
+                "the loss so far could not reach run %s (%s): it is kept, for the end of the training", self.run_id, error
+            )
 
     def flush(self) -> None:
-        _log_metrics(self.client, self.run_id, self.pending)
+        self.client.log_batch(self.run_id, metrics=self.pending)
         self.pending, self.last_write = [], time.monotonic()
 
 
@@ -191,9 +186,7 @@ class RunRecorder:
             raise RuntimeError(f"the run of {self.run_name} is started already ({self.run_id})")
         run = self.client.create_run(self.store.experiment_id, run_name=self.run_name, tags=_run_tags(self.tags))
         self.run_id = run.info.run_id
-        params = [Param(key, str(value)[:6000]) for key, value in flatten(dict(self.config)).items()]
-        for chunk in _chunks(params, _PARAMS_PER_CALL):
-            self.client.log_batch(self.run_id, params=chunk)
+        self.client.log_batch(self.run_id, params=[Param(key, value) for key, value in run_params(self.config).items()])
         self.client.log_dict(self.run_id, dict(self.config), "config.yaml")
         if datasets:
             self.client.log_inputs(self.run_id, datasets=list(datasets))
@@ -219,7 +212,7 @@ class RunRecorder:
         self.stream.flush()
         primary, evaluation = records[0], evaluations[0]
         client.log_dict(run_id, primary.weights_dict(), WEIGHTS_FILE)
-        log_network(client, self.store, run_id, network)
+        log_network(client, self.store, run_id, network, run_params(self.config))
         summary = {"train_seconds": primary.seconds, **evaluation.metrics(), **inits_summary(evaluations)}
         now = _now()
         client.log_batch(
@@ -230,10 +223,9 @@ class RunRecorder:
         )
         client.log_dict(run_id, evaluation.to_dict(), "evaluation.json")
         if len(evaluations) > 1:
-            _log_metrics(
-                client,
+            client.log_batch(
                 run_id,
-                [
+                metrics=[
                     Metric(f"init_{name}", value, now, k)
                     for k, ev in enumerate(evaluations)
                     for name, value in ev.metrics().items()
@@ -273,18 +265,33 @@ def run_description(target: str, evaluation: Evaluation) -> str:
     )
 
 
-def log_network(client: MlflowClient, store: Store, run_id: str, network: keras.Model) -> str:
+def log_network(client: MlflowClient, store: Store, run_id: str, network: keras.Model, params: Mapping[str, str]) -> str:
     """The trained network as an MLflow Model of the Keras flavour, named `model` in the run (so
     `mlflow.pyfunc.load_model("runs:/<id>/model")` loads it), with a signature and an input example.
 
     By the client, not `mlflow.keras.log_model`, which records into the process's active experiment and
-    tracking URI; the pip requirements are given, so MLflow does not start a process to infer them. Keras is
+    tracking URI; the pip requirements are given, so MLflow does not start a process to infer them. Its
+    params are the run's, as `mlflow.keras.log_model` would copy them."""
+    example = np.ones((1, network.input_shape[-1]))  # float64, NumPy's default: the schema takes float32 too
+    signature = infer_signature(example, network(example).numpy())
+    logged = client.create_logged_model(store.experiment_id, name=MODEL_NAME, source_run_id=run_id, params=dict(params))
+    try:
+        _save_network(client, logged, run_id, network, example, signature)
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)  # not left PENDING
+        raise
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    return logged.model_id
+
+
+def _save_network(
+    client: MlflowClient, logged: LoggedModel, run_id: str, network: keras.Model, example: np.ndarray, signature: ModelSignature
+) -> None:
+    """The network saved as the Keras flavour, into the logged model's artifacts. MLflow's Keras flavour is
     loaded here, where a network is at hand: a sweep's own process never needs it."""
     import mlflow.keras
 
-    example = np.ones((1, network.input_shape[-1]))  # float64, NumPy's default: the schema takes float32 too
-    signature = infer_signature(example, network(example).numpy())
-    logged = client.create_logged_model(store.experiment_id, name=MODEL_NAME, source_run_id=run_id)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / MODEL_NAME
         path.mkdir()  # mlflow.keras.save_model writes the input example before it makes the folder
@@ -299,9 +306,6 @@ def log_network(client: MlflowClient, store: Store, run_id: str, network: keras.
             pip_requirements=[f"{package}=={importlib.metadata.version(package)}" for package in ("keras", "tensorflow")],
         )
         client.log_model_artifacts(logged.model_id, str(path))
-    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
-    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-    return logged.model_id
 
 
 def problem_datasets(problem: TargetProblem, draw: str, data_file: Path | None) -> list[DatasetInput]:

@@ -34,7 +34,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.config import flatten, to_plain, to_run_config, to_tracking_config
+from pipeline.config import to_plain, to_run_config, to_tracking_config
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.failures import ExitCode, RunStatus, interruption_status
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # hydra/sweeper=basic's _target_, a name
 SUMMARY_DIR = "summary"  # in the sweep directory, and the parent run's artifacts
 MULTIRUN_FILE = "multirun.yaml"  # what Hydra's basic sweeper writes to the sweep directory: the sweep's config
-PARAM_LENGTH = 6000  # MLflow's limit on a param's value, as a job's params are cut
 
 
 def parse_overrides(overrides: list[str]) -> list[tuple[str, str]]:
@@ -147,11 +146,13 @@ def _compose(config: DictConfig, overrides: list[str]) -> DictConfig | None:
 
 def _params(config: DictConfig) -> dict[str, str]:
     """A job config as a job's params: typed where it is valid, as composed where it is not."""
+    from pipeline.tracking.runs import run_params
+
     try:
         plain = to_plain(to_run_config(config))
     except (PipelineError, OmegaConfBaseException):
         plain = to_plain(config, resolve=False)
-    return {key: str(value)[:PARAM_LENGTH] for key, value in flatten(plain).items()}
+    return run_params(plain)
 
 
 def fixed_params(config: DictConfig) -> dict[str, str]:

@@ -3,6 +3,8 @@ whose relations hold, and plots of the results against each swept numeric key. F
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,13 +133,14 @@ class SweepSummary:
     def csv(self) -> str:
         """Full precision, for pandas and spreadsheets."""
         header, *_ = self.rows()
-        lines = [",".join(header)]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
         for job in self.jobs:
             values = [str(job.number), *(job.overrides.get(key, "") for key in self.keys)]
             values += [repr(job.metrics[c]) if c in job.metrics else "" for c in self.columns]
-            values.append(job.status)
-            lines.append(",".join(_csv_field(v) for v in values))
-        return "\n".join(lines) + "\n"
+            writer.writerow([*values, job.status])
+        return out.getvalue()
 
     def files(self, figures: dict[str, Figure]) -> dict[str, str]:
         """The summary as Markdown, CSV, and a self-contained HTML page holding the figures (it opens offline)."""
@@ -202,7 +205,3 @@ class SweepSummary:
 def _spans_decades(values: Sequence[float]) -> bool:
     positive = [v for v in values if v > 0]
     return len(positive) == len(values) > 1 and max(positive) / min(positive) >= 100
-
-
-def _csv_field(value: str) -> str:
-    return f'"{value.replace(chr(34), chr(34) * 2)}"' if any(c in value for c in ',"\n') else value

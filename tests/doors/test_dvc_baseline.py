@@ -1,8 +1,11 @@
 """The DVC baseline on main: dvc.lock, committed with the metrics, the plot data and the report of a full-size
 `dvc repro`, is what `dvc metrics diff`, `dvc params diff` and `dvc exp show` compare against. It must record
-the code, conf/ and params of the commit it sits in: a change to any of them calls for a new `dvc repro`."""
+the code, conf/ and params of the commit it sits in, and the small outputs committed beside it: a change to any
+of them calls for a new `dvc repro`. Data and models are left out: a clean clone has none before `dvc pull`."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -22,13 +25,23 @@ def test_the_committed_dvc_lock_records_the_code_conf_and_params_of_the_workspac
 
 
 @pytest.mark.slow
-def test_a_dvc_lock_is_current_in_a_clean_clone_and_stale_after_an_edit_to_the_code_or_to_params(project_copy, tmp_path):
+def test_a_dvc_lock_is_current_in_a_clean_clone_and_stale_after_an_edit_to_the_code_params_or_an_output(project_copy, tmp_path):
     sh("dvc", "exp", "run", *set_options(TINY), cwd=project_copy)
     commit_all(project_copy, "baseline")
     clone = tmp_path / "clone"
     sh("git", "clone", "-q", str(project_copy), str(clone), cwd=tmp_path)  # no DVC cache: no data, no models
 
     assert stale_in_dvc_lock(clone) == {}
+
+    # The committed outputs (`cache: false`) drift when edited or deleted by hand; the cached ones, which this
+    # clone has not pulled, do not count.
+    metrics = clone / "metrics" / "sum.json"
+    metrics.write_text(json.dumps(json.loads(metrics.read_text()) | {"test_mse": 0.5}))
+    (clone / "reports" / "summary.html").unlink()
+
+    edited = {"metrics/sum.json": "modified"}
+    deleted = {"reports/summary.html": "deleted"}
+    assert stale_in_dvc_lock(clone) == {"train@sum": [{"changed outs": edited}], "report": [{"changed outs": deleted}]}
 
     engine = clone / "pipeline" / "core" / "engines.py"
     engine.write_text(engine.read_text() + "\n# an edit\n")
@@ -38,6 +51,7 @@ def test_a_dvc_lock_is_current_in_a_clean_clone_and_stale_after_an_edit_to_the_c
     code, lr = {"pipeline": "modified"}, {"params.yaml": {"train": "modified"}}
     assert stale_in_dvc_lock(clone) == {
         "generate": [{"changed deps": code}],
-        **{f"train@{name}": [{"changed deps": code | lr}] for name in TARGETS},
-        "report": [{"changed deps": code}],
+        "train@sum": [{"changed deps": code | lr}, {"changed outs": edited}],
+        **{f"train@{name}": [{"changed deps": code | lr}] for name in TARGETS if name != "sum"},
+        "report": [{"changed deps": code}, {"changed outs": deleted}],
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import TARGETS, TINY, set_options, sh
+from tests.helpers import TARGETS, TINY, git_changes, set_options, sh
 
 LEARNING_RATES = [0.001, 0.01]
 UP_TO_DATE = "Data and pipelines are up to date."
@@ -72,7 +72,10 @@ def test_queued_experiments_record_their_mlflow_runs_in_the_main_store(project_c
     )
     assert {run.info.status for run in runs} == {"FINISHED"}
     assert all(run.info.artifact_uri.startswith((project_copy / "mlartifacts").as_uri()) for run in runs)
-    assert not (project_copy / "metrics").exists()  # they ran in temporary copies, not in the workspace
+    # They ran in temporary copies, not in the workspace: its params.yaml, dvc.lock and outputs are still the
+    # baseline's it was copied with, and it holds none of the experiments' data or models.
+    assert git_changes(project_copy) == {}
+    assert not any((project_copy / name).exists() for name in ("data/gaussian.npz", *(f"models/{t}" for t in TARGETS)))
     assert list((project_copy / ".dvc" / "tmp" / "exps").glob("tmp*")) == []  # which DVC removed
     assert list(project_copy.rglob("mlflow.db")) == [project_copy / "mlflow.db"]
 

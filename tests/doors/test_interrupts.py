@@ -82,6 +82,8 @@ def test_an_interrupted_dvc_stage_exits_130_with_one_line_writes_nothing_and_is_
     generate_tiny_data(project_copy)
     params = project_copy / "params.yaml"
     params.write_text(params.read_text().replace("epochs: 1000", "epochs: 100000"))
+    written = ["models/sum", "plots/loss/sum.csv", "metrics/sum.json", "evaluations/sum.json"]
+    before = {path: (project_copy / path).read_bytes() for path in written if (project_copy / path).is_file()}
     log = tmp_path / "stage.log"
     env = dict(os.environ)  # params.yaml edited by hand: conf/ is untouched, so its digest still matches
     with open(log, "w") as out:
@@ -98,7 +100,8 @@ def test_an_interrupted_dvc_stage_exits_130_with_one_line_writes_nothing_and_is_
 
     assert stage.wait(timeout=60) == 130
     assert log.read_text().strip().splitlines()[-1] == "error: interrupted by SIGTERM: `dvc repro` reruns the stage"
-    assert not (project_copy / "models").exists() and not (project_copy / "plots").exists()
+    assert not (project_copy / "models" / "sum").exists()  # the baseline's outputs, if committed, untouched:
+    assert {path: (project_copy / path).read_bytes() for path in written if (project_copy / path).is_file()} == before
     [run] = recorded_runs(mlflow_store)  # the one failure path of both doors
     assert run.info.status == "KILLED" and run.data.tags["failure.reason"] == "interrupted by SIGTERM"
     assert run.data.tags["target"] == "sum" and run.data.params["train.epochs"] == "100000"

@@ -60,6 +60,17 @@ def test_an_edit_to_conf_not_composed_into_params_is_refused_with_one_line_namin
     )
 
 
+def test_in_dvcs_temporary_copy_a_stale_conf_also_names_the_untracked_files_it_lacks(conf_copy):
+    """`dvc exp run --temp` and `--queue` compose in the workspace, then run in a copy of what git tracks."""
+    params = compose_pipeline()
+    (conf_copy / "experiment" / "mine.yaml").write_text("# @package _global_\n")
+
+    with pytest.raises(ConfigError) as error:
+        check_params_current(params, conf_copy, in_dvc_copy=True)
+
+    assert str(error.value).endswith("copy of the files git tracks: `git add` new files under conf/")
+
+
 def test_params_composed_before_conf_had_a_digest_are_refused_with_the_same_fix():
     params = compose_pipeline()
     del params[DIGEST_KEY]

@@ -449,3 +449,47 @@ def test_a_run_must_be_started_before_it_records_or_streams(recorder, tiny_netwo
         recorder.loss(1, 0.5)
     with pytest.raises(RuntimeError, match="is not open"):
         recorder.record([RECORD], tiny_network, [CONVERGED], first_seed=42)
+
+
+def test_a_store_that_fails_during_the_training_ends_the_streaming_but_not_the_training(recorder, monkeypatch, caplog):
+    """One warning, no more attempts (each would wait out MLflow's retries), and the loss kept for the end."""
+    monkeypatch.setattr(runs, "LIVE_INTERVAL_SECONDS", 0)
+    recorder.start()
+    attempts = []
+
+    def store_down(*args, **kwargs):
+        attempts.append(kwargs)
+        raise runs.MlflowException("the tracking server does not answer")
+
+    monkeypatch.setattr(recorder.client, "log_batch", store_down)
+
+    for epoch in range(1, 4):
+        recorder.loss(epoch, 1.0 / epoch)
+
+    assert len(attempts) == 1
+    assert [r.levelname for r in caplog.records if "could not reach run" in r.getMessage()] == ["WARNING"]
+    assert recorder.stream is not None and [m.step for m in recorder.stream.pending if m.key == "train_loss"] == [1, 2, 3]
+
+
+def test_a_model_that_cannot_be_saved_is_finalized_failed_not_left_pending(recorder, ready_store, tiny_network, monkeypatch):
+    import mlflow.keras
+
+    def broken_save(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(mlflow.keras, "save_model", broken_save)
+    run_id = recorder.start()
+
+    with pytest.raises(OSError):
+        recorder.record([RECORD], tiny_network, [CONVERGED], first_seed=42)
+
+    client = MlflowClient(tracking_uri=ready_store)
+    [model] = client.search_logged_models(experiment_ids=[recorder.store.experiment_id])
+    assert (model.source_run_id, model.status) == (run_id, LoggedModelStatus.FAILED)
+
+
+def test_the_logged_model_carries_the_runs_params(recorded_product, monkeypatch):
+    client = MlflowClient(tracking_uri=recorded_product.uri)
+    [model] = client.search_logged_models(experiment_ids=[client.get_run(recorded_product.run_id).info.experiment_id])
+
+    assert model.params == client.get_run(recorded_product.run_id).data.params
