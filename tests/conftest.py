@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.config import PROJECT_ROOT, RunConfig, to_run_config
-from tests.helpers import compose_config, copy_project
+from tests.helpers import TINY, compose_config, copy_project, set_options, sh
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -66,6 +66,26 @@ def project_root() -> Path:
 def project_copy(project_root: Path, tmp_path: Path) -> Path:
     """The project as a clean clone has it, committed in a new repository under tmp_path."""
     return copy_project(project_root, tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def tiny_experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy after one `dvc exp run -n tiny` at TINY sizes into the default MLflow store
+    (<copy>/mlflow.db): what the slow tests of the DVC door read. It takes about a minute, so the session makes
+    it once; tests only read it (`dvc status`, `dvc exp show`, files, the store), and a test that goes on to
+    edit, commit or run takes its own copy (tiny_experiment_copy)."""
+    copy = copy_project(PROJECT_ROOT, tmp_path_factory.mktemp("tiny-experiment") / "project")
+    with pytest.MonkeyPatch.context() as environment:
+        for variable in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME"):
+            environment.delenv(variable, raising=False)
+        sh("dvc", "exp", "run", "-n", "tiny", *set_options(TINY), cwd=copy)
+    return copy
+
+
+@pytest.fixture
+def tiny_experiment_copy(tiny_experiment: Path, tmp_path: Path) -> Path:
+    """tiny_experiment copied whole (git history, experiment refs, DVC cache, MLflow store), for a test to edit."""
+    return Path(shutil.copytree(tiny_experiment, tmp_path / "project", symlinks=True))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from dvc.repo import Repo
 
 from pipeline.config import PROJECT_ROOT, Dataset, load_pipeline_config
 from pipeline.files.layout import PARAMS_FILE, Layout
-from tests.helpers import TARGETS, TINY, set_options, sh
+from tests.helpers import TARGETS, sh
 
 PACKAGE = PROJECT_ROOT / "pipeline"
 # The project's own top-level packages: the library, and the resolver DVC loads before it composes params.yaml.
@@ -264,17 +264,19 @@ def changed_stages(copy: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_editing_the_engine_or_conf_makes_dvc_call_every_stage_changed_and_an_edit_elsewhere_none(project_copy):
+def test_editing_the_engine_or_conf_makes_dvc_call_every_stage_changed_and_an_edit_elsewhere_none(
+    tiny_experiment, tiny_experiment_copy
+):
     """Each stage depends on the whole package and the whole of conf/: an edit to the engine, which only the
     train stages run, changes them all (the price of one `dvc exp show` column for the code)."""
-    sh("dvc", "exp", "run", *set_options(TINY), cwd=project_copy)
-    assert changed_stages(project_copy) == set()
+    assert changed_stages(tiny_experiment) == set()  # after `dvc exp run -S <TINY>`
+    assert changed_stages(tiny_experiment_copy) == set()  # and in a copy of it, which this test edits
     every_stage = {"generate", *(f"train@{name}" for name in TARGETS), "report"}
 
     edits = [("pipeline/core/engines.py", every_stage), ("conf/train/default.yaml", every_stage), ("docs/dvc.md", set())]
     for path, stages in edits:
-        edited = project_copy / path
+        edited = tiny_experiment_copy / path
         original = edited.read_text()
         edited.write_text(original + "\n# an edit\n")
-        assert changed_stages(project_copy) == stages, path
+        assert changed_stages(tiny_experiment_copy) == stages, path
         edited.write_text(original)

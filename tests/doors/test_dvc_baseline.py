@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.helpers import TARGETS, TINY, commit_all, set_options, sh, stale_in_dvc_lock
+from tests.helpers import TARGETS, commit_all, sh, stale_in_dvc_lock
 
 REMAKE = (
     "dvc.lock is stale: run `dvc repro` at the post's settings and commit dvc.lock with metrics/, plots/, "
@@ -25,11 +25,12 @@ def test_the_committed_dvc_lock_records_the_code_conf_and_params_of_the_workspac
 
 
 @pytest.mark.slow
-def test_a_dvc_lock_is_current_in_a_clean_clone_and_stale_after_an_edit_to_the_code_params_or_an_output(project_copy, tmp_path):
-    sh("dvc", "exp", "run", *set_options(TINY), cwd=project_copy)
-    commit_all(project_copy, "baseline")
+def test_a_dvc_lock_is_current_in_a_clean_clone_and_stale_after_an_edit_to_the_code_params_or_an_output(
+    tiny_experiment_copy, tmp_path
+):
+    commit_all(tiny_experiment_copy, "baseline")  # after `dvc exp run -S <TINY>`
     clone = tmp_path / "clone"
-    sh("git", "clone", "-q", str(project_copy), str(clone), cwd=tmp_path)  # no DVC cache: no data, no models
+    sh("git", "clone", "-q", str(tiny_experiment_copy), str(clone), cwd=tmp_path)  # no DVC cache: no data, no models
 
     assert stale_in_dvc_lock(clone) == {}
 

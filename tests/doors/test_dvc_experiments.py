@@ -81,22 +81,24 @@ def test_queued_experiments_record_their_mlflow_runs_in_the_main_store(project_c
 
 
 @pytest.mark.slow
-def test_exp_show_has_no_module_column_and_exp_apply_then_repro_runs_as_does_a_hand_edit_of_params(project_copy):
-    """The issue's path: `dvc exp run -S ...`, `dvc exp show --csv`, `dvc exp apply <exp>`, `dvc repro`."""
-    sh("dvc", "exp", "run", "-n", "tiny", *set_options(TINY), cwd=project_copy)
-
-    table = sh("dvc", "exp", "show", "--csv", cwd=project_copy).stdout
+def test_exp_show_has_no_module_column(tiny_experiment):
+    """The issue's path, its first half: `dvc exp run -S ...` (tiny_experiment's), then `dvc exp show --csv`."""
+    table = sh("dvc", "exp", "show", "--csv", cwd=tiny_experiment).stdout
     columns = next(csv.reader(io.StringIO(table)))
-    [experiment] = experiments_shown(project_copy)
+    [experiment] = experiments_shown(tiny_experiment)
     assert set(experiment["deps"]) == DEP_COLUMNS and set(columns) >= DEP_COLUMNS
     assert [column for column in columns if column.endswith(".py") or column.startswith("pipeline/")] == []
 
-    params = project_copy / "params.yaml"  # a hand edit: the stages take it, conf/ being unchanged
-    params.write_text(params.read_text().replace("epochs: 2", "epochs: 3"))
-    repro = sh("dvc", "repro", cwd=project_copy).stdout
-    assert "Running stage 'train@sum'" in repro and "Running stage 'generate'" not in repro
-    assert len((project_copy / "plots" / "loss" / "sum.csv").read_text().splitlines()) == 1 + 3
 
-    sh("dvc", "exp", "apply", "tiny", cwd=project_copy)
+@pytest.mark.slow
+def test_exp_apply_then_repro_runs_as_does_a_hand_edit_of_params(tiny_experiment_copy):
+    """The issue's path, its second half, after `dvc exp run -n tiny -S ...`: `dvc exp apply tiny`, `dvc repro`."""
+    params = tiny_experiment_copy / "params.yaml"  # a hand edit: the stages take it, conf/ being unchanged
+    params.write_text(params.read_text().replace("epochs: 2", "epochs: 3"))
+    repro = sh("dvc", "repro", cwd=tiny_experiment_copy).stdout
+    assert "Running stage 'train@sum'" in repro and "Running stage 'generate'" not in repro
+    assert len((tiny_experiment_copy / "plots" / "loss" / "sum.csv").read_text().splitlines()) == 1 + 3
+
+    sh("dvc", "exp", "apply", "tiny", cwd=tiny_experiment_copy)
     assert "epochs: 2" in params.read_text()
-    assert UP_TO_DATE in sh("dvc", "repro", cwd=project_copy).stdout
+    assert UP_TO_DATE in sh("dvc", "repro", cwd=tiny_experiment_copy).stdout

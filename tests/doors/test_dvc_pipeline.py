@@ -15,10 +15,8 @@ from tests.helpers import STALE_PARAMS_FIX, TARGETS, TINY, git_changes, recorded
 
 
 @pytest.mark.slow
-def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(project_copy, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # the default store: <project root>/mlflow.db
-
-    sh("dvc", "exp", "run", *set_options(TINY), cwd=project_copy)
+def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(tiny_experiment):
+    project_copy = tiny_experiment  # `dvc exp run -S <TINY>` into the default store: <project root>/mlflow.db
 
     params = yaml.safe_load((project_copy / "params.yaml").read_text())
     assert params["train"]["epochs"] == 2 and params["data"]["n_train"] == 256
@@ -71,16 +69,26 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(pr
     assert all(f"metrics/{target}.json" in shown for target in TARGETS)
     assert "up to date" in sh("dvc", "status", cwd=project_copy).stdout
 
-    # An edit to conf/ is seen by `dvc repro`, which refuses to run on the now stale params.yaml.
-    train_conf = project_copy / "conf" / "train" / "default.yaml"
+
+@pytest.mark.slow
+def test_after_an_exp_run_an_edit_to_conf_makes_dvc_repro_refuse_the_stale_params_and_record_no_run(
+    tiny_experiment_copy, monkeypatch
+):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # the default store, which holds the experiment's runs
+    params = yaml.safe_load((tiny_experiment_copy / "params.yaml").read_text())
+    train_conf = tiny_experiment_copy / "conf" / "train" / "default.yaml"
     train_conf.write_text(train_conf.read_text().replace("epochs: 1000", "epochs: 3"))
-    stale = sh("dvc", "repro", cwd=project_copy, ok=False)
+
+    stale = sh("dvc", "repro", cwd=tiny_experiment_copy, ok=False)
+
     assert stale.returncode != 0
     assert [line for line in stale.stderr.splitlines() if line.startswith("error: ")] == [
         f"error: params.yaml is not conf/ composed: conf/ changed after it was (conf_digest {params['conf_digest']} in "
-        f"params.yaml, {conf_digest(project_copy / 'conf')} for conf/ now): {STALE_PARAMS_FIX}"
+        f"params.yaml, {conf_digest(tiny_experiment_copy / 'conf')} for conf/ now): {STALE_PARAMS_FIX}"
     ]
-    assert len(client.search_runs([runs[0].info.experiment_id])) == len(TARGETS)
+    assert sorted(run.data.tags["target"] for run in recorded_runs(f"sqlite:///{tiny_experiment_copy / 'mlflow.db'}")) == sorted(
+        TARGETS
+    )
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TARGETS, TINY, commit_all, git_changes, set_options, sh
+from tests.helpers import TARGETS, commit_all, git_changes, sh
 
 REMOTE_DIR = "toy-ann-lab-dvc-remote"  # beside the repository
 UP_TO_DATE = "Data and pipelines are up to date."
@@ -47,19 +47,21 @@ def test_default_remote_is_the_directory_beside_each_copy_of_the_project(project
 
 
 @pytest.mark.slow
-def test_a_fresh_clone_pulls_what_was_pushed_and_finds_the_pipeline_up_to_date(project_copy, tmp_path):
-    store = tmp_path / "dvc-store"
-    sh("dvc", "remote", "modify", "local", "url", str(store), cwd=project_copy)
-    assert default_remote(project_copy) == store  # never the real remote beside the project
-    commit_all(project_copy, "remote in a temporary directory")
+def test_a_run_leaves_for_git_only_files_main_already_commits(tiny_experiment):
+    # `dvc exp run -S <TINY>`: `dvc repro` on conf/ composed with TINY
+    assert git_changes(tiny_experiment) == dict.fromkeys(LEFT_FOR_GIT, " M")
 
-    sh("dvc", "exp", "run", *set_options(TINY), cwd=project_copy)  # `dvc repro` on conf/ composed with TINY
-    assert git_changes(project_copy) == dict.fromkeys(LEFT_FOR_GIT, " M")
-    commit_all(project_copy, "run")
-    sh("dvc", "push", cwd=project_copy)
+
+@pytest.mark.slow
+def test_a_fresh_clone_pulls_what_was_pushed_and_finds_the_pipeline_up_to_date(tiny_experiment, tiny_experiment_copy, tmp_path):
+    store = tmp_path / "dvc-store"
+    sh("dvc", "remote", "modify", "local", "url", str(store), cwd=tiny_experiment_copy)
+    assert default_remote(tiny_experiment_copy) == store  # never the real remote beside the project
+    commit_all(tiny_experiment_copy, "the run, with the remote in a temporary directory")
+    sh("dvc", "push", cwd=tiny_experiment_copy)
 
     clone = tmp_path / "clone"
-    sh("git", "clone", "-q", str(project_copy), str(clone), cwd=tmp_path)
+    sh("git", "clone", "-q", str(tiny_experiment_copy), str(clone), cwd=tmp_path)
     sh("dvc", "pull", cwd=clone)
 
     repro = sh("dvc", "repro", cwd=clone).stdout
@@ -67,4 +69,4 @@ def test_a_fresh_clone_pulls_what_was_pushed_and_finds_the_pipeline_up_to_date(p
     assert sh("dvc", "status", cwd=clone).stdout.strip() == UP_TO_DATE
     assert git_changes(clone) == {}
     for name in CACHED:
-        assert (clone / name).read_bytes() == (project_copy / name).read_bytes(), name
+        assert (clone / name).read_bytes() == (tiny_experiment / name).read_bytes(), name
