@@ -189,7 +189,7 @@ class RunRecorder:
         self.client.log_batch(self.run_id, params=[Param(key, value) for key, value in run_params(self.config).items()])
         self.client.log_dict(self.run_id, dict(self.config), "config.yaml")
         if datasets:
-            self.client.log_inputs(self.run_id, datasets=list(datasets))
+            _log_inputs(self.client, self.run_id, list(datasets))
         self.stream = LossStream(self.client, self.run_id)
         return self.run_id
 
@@ -252,6 +252,19 @@ class RunRecorder:
             self.stream.flush()
         self.client.log_batch(self.run_id, tags=[RunTag(key, value) for key, value in tags.items()])
         self.client.set_terminated(self.run_id, status.value)
+
+
+def _log_inputs(client: MlflowClient, run_id: str, datasets: list[DatasetInput], attempts: int = 3) -> None:
+    """MLflow looks a dataset up in the experiment, then inserts it: two jobs of a parallel sweep logging the
+    same draw at once can both miss it, and the later insert fails on the store's unique constraint (seen
+    on 2026-11-30: 1 of 8 joblib jobs on a new sqlite store). Logged again, the dataset is found."""
+    for attempt in range(1, attempts + 1):
+        try:
+            client.log_inputs(run_id, datasets=datasets)
+            return
+        except MlflowException as error:
+            if attempt == attempts or "unique constraint" not in str(error).lower():
+                raise
 
 
 def run_description(target: str, evaluation: Evaluation) -> str:

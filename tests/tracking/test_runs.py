@@ -493,3 +493,23 @@ def test_the_logged_model_carries_the_runs_params(recorded_product, monkeypatch)
     [model] = client.search_logged_models(experiment_ids=[client.get_run(recorded_product.run_id).info.experiment_id])
 
     assert model.params == client.get_run(recorded_product.run_id).data.params
+
+
+def test_a_dataset_another_job_inserted_at_the_same_moment_is_logged_again_not_failed(recorder, tiny_product, monkeypatch):
+    """MLflow's look-up-then-insert races between parallel jobs on one store: the loser's insert hits the
+    unique constraint, and logging again finds the winner's dataset."""
+    _, problem = tiny_product
+    log_inputs, calls = recorder.client.log_inputs, []
+
+    def raced_once(run_id, datasets):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise runs.MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id")
+        return log_inputs(run_id, datasets=datasets)
+
+    monkeypatch.setattr(recorder.client, "log_inputs", raced_once)
+
+    run_id = recorder.start(problem_datasets(problem, "gamma-seed42", None))
+
+    assert len(calls) == 2
+    assert len(MlflowClient(tracking_uri=recorder.store.uri).get_run(run_id).inputs.dataset_inputs) == 2
