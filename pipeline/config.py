@@ -52,6 +52,43 @@ class Coefficients(enum.Enum):
     mean = "mean"  # a mean (or, in log space, a geometric mean): each input weighs 1/n
 
 
+class Function(enum.Enum):
+    """The shape of a target's true function f(z), z the inputs in the target's space (core.targets holds
+    each rule). Every one but the product of inputs is piecewise affine, so each row has a local slope and
+    intercept a network of this family can match exactly."""
+
+    affine = "affine"  # z·m + c: the post's targets
+    relu_of_affine = "relu_of_affine"  # max(0, z·m + c)
+    abs_of_affine = "abs_of_affine"  # |z·m + c|
+    max_of_inputs = "max_of_inputs"  # max(x1, ..., xk), k = target.inputs
+    product_of_inputs = "product_of_inputs"  # x1 * ... * xk: not piecewise affine, no finite exact network
+
+    @property
+    def uses_coefficients(self) -> bool:
+        return self in (Function.affine, Function.relu_of_affine, Function.abs_of_affine)
+
+    @property
+    def piecewise_affine(self) -> bool:
+        return self is not Function.product_of_inputs
+
+
+class Activation(enum.Enum):
+    """The hidden units' activation: each is the identity where its pre-activation is > 0 and has a slope
+    (0, model.negative_slope or 1) below, so every network of the family is piecewise affine."""
+
+    relu = "relu"
+    leaky_relu = "leaky_relu"
+    linear = "linear"
+
+
+class Optimizer(enum.Enum):
+    """Keras's optimizers with Keras's semantics and defaults: SGD, SGD with (non-Nesterov) momentum, Adam."""
+
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+
+
 class Engine(enum.Enum):
     """Who executes the training, never which algorithm: both take each epoch's row order from the same
     seeded source. compiled: one XLA graph per epoch, ~100x faster; keras: the post's model.fit."""
@@ -88,11 +125,17 @@ class TargetConfig:
     dataset: Dataset = MISSING
     space: Space = MISSING
     coefficients: Coefficients = MISSING
+    function: Function = MISSING
+    inputs: int | None = MISSING  # max_of_inputs, product_of_inputs: the first k inputs (None: all of them)
+    exact_width: int | None = MISSING  # the fewest hidden ReLUs that represent it exactly (None: no finite network)
 
 
 @dataclass
 class ModelConfig:
     seed: int = MISSING
+    width: int = MISSING  # hidden units
+    activation: Activation = MISSING
+    negative_slope: float = MISSING  # leaky_relu's slope below zero
 
 
 @dataclass
@@ -102,11 +145,16 @@ class TrainConfig:
     epochs: int = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
+    optimizer: Optimizer = MISSING
+    momentum: float = MISSING  # train.optimizer=momentum only
 
 
 @dataclass
 class EvalConfig:
     atol: float = MISSING
+    # A network counts as the target's exact construction when its local slope and intercept agree with the
+    # target's (within atol) on at least this share of the test rows.
+    local_share: float = MISSING
 
 
 @dataclass
@@ -184,12 +232,34 @@ def _check_positive_finite(key: str, value: float) -> None:
     _check(math.isfinite(value) and value > 0, key, value, "must be a positive finite number")
 
 
-def validate_target(target: TargetConfig, key: str) -> None:
+def validate_target(target: TargetConfig, key: str, x_size: int) -> None:
     if target.space is Space.log and not target.dataset.positive:
         raise ConfigError(
             f"{key}.space=log takes the log of the inputs, which needs positive data, "
             f"but {key}.dataset={target.dataset.value!r} has values <= 0: use {key}.dataset=gamma"
         )
+    if target.inputs is not None:
+        _check(
+            target.function in (Function.max_of_inputs, Function.product_of_inputs),
+            f"{key}.inputs",
+            target.inputs,
+            f"only {key}.function=max_of_inputs or product_of_inputs takes a number of inputs: remove it",
+        )
+        _check(1 <= target.inputs <= x_size, f"{key}.inputs", target.inputs, f"must be from 1 to data.x_size={x_size}")
+    if target.exact_width is not None:
+        _check_positive_int(f"{key}.exact_width", target.exact_width)
+
+
+def validate_model(model: ModelConfig, train: TrainConfig) -> None:
+    _check_seed("model.seed", model.seed)
+    _check_seed("model.seed", model.seed + train.inits - 1)
+    _check_positive_int("model.width", model.width)
+    _check(
+        0 <= model.negative_slope < 1,
+        "model.negative_slope",
+        model.negative_slope,
+        "must be in [0, 1): the leaky ReLU's slope below zero (0 is the ReLU)",
+    )
 
 
 def validate_shared(data: DataConfig, train: TrainConfig, eval_: EvalConfig, tracking: TrackingConfig) -> None:
@@ -224,7 +294,9 @@ def validate_shared(data: DataConfig, train: TrainConfig, eval_: EvalConfig, tra
         f"must be at most data.n_train={data.n_train}",
     )
     _check_positive_finite("train.lr", train.lr)
+    _check(0 <= train.momentum < 1, "train.momentum", train.momentum, "must be in [0, 1) (Keras's SGD momentum)")
     _check_positive_finite("eval.atol", eval_.atol)
+    _check(0 < eval_.local_share <= 1, "eval.local_share", eval_.local_share, "must be a share in (0, 1]")
     validate_tracking(tracking)
 
 
@@ -235,20 +307,18 @@ def validate_tracking(tracking: TrackingConfig) -> TrackingConfig:
 
 def validate_run(run: RunConfig) -> RunConfig:
     validate_shared(run.data, run.train, run.eval, run.tracking)
-    _check_seed("model.seed", run.model.seed)
-    _check_seed("model.seed", run.model.seed + run.train.inits - 1)
-    validate_target(run.target, "target")
+    validate_model(run.model, run.train)
+    validate_target(run.target, "target", run.data.x_size)
     return run
 
 
 def validate_pipeline(pipeline: PipelineConfig) -> PipelineConfig:
     validate_shared(pipeline.data, pipeline.train, pipeline.eval, pipeline.tracking)
-    _check_seed("model.seed", pipeline.model.seed)
-    _check_seed("model.seed", pipeline.model.seed + pipeline.train.inits - 1)
+    validate_model(pipeline.model, pipeline.train)
     _check(bool(pipeline.targets), "targets", {}, "list at least one target")
     for name, target in pipeline.targets.items():
         _check(target.name == name, f"targets.{name}.name", target.name, f"must equal its key {name!r}")
-        validate_target(target, f"targets.{name}")
+        validate_target(target, f"targets.{name}", pipeline.data.x_size)
     return pipeline
 
 

@@ -52,7 +52,7 @@ def train_and_evaluate(
     recorder.start(problem_datasets(problem, draw_name(run), data_file))
     result = train_network(problem, run.model, run.train, watch=recorder.loss)
     save_training(result, model_dir)
-    return result, evaluate_training(result.records, problem, atol=run.eval.atol, lr=run.train.lr)
+    return result, evaluate_training(result.records, problem, model=run.model, eval_=run.eval, lr=run.train.lr)
 
 
 def run_target(

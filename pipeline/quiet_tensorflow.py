@@ -12,6 +12,8 @@ module loads TensorFlow. Each setting is a default: a variable the user set wins
   on", "Could not find cuda drivers"). While `tensorflow` loads, this process's stderr passes through a
   filter that drops those lines whose severity is below `TF_CPP_MIN_LOG_LEVEL`, as TensorFlow would have,
   and the banner with them; every other line passes at once.
+- `TF_NUM_INTRAOP_THREADS=1`, `TF_NUM_INTEROP_THREADS=1`: one thread in each of TensorFlow's pools, for
+  networks of a few parameters (`pipeline/ops/threads.py`: measured, and what it means for sweeps).
 
 The filter is a small child process, not a thread: if the import crashes the process (a FATAL line, then
 abort), the child still passes on every line it was sent, so the reason of a crash is never lost. No
@@ -29,6 +31,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import BinaryIO
+
+from pipeline.ops import threads
 
 ABSL_BANNER = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 # absl's prefix, e.g. `I0000 00:00:1796006902.802750   19309 port.cc:153] `: severity, time, thread, source line.
@@ -129,5 +133,6 @@ def install() -> None:
     """The defaults, and the filter for TensorFlow's import, once per process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLED_DEVICE_TYPES", "CPU")
+    threads.install()
     if "tensorflow" not in sys.modules and not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())

@@ -40,27 +40,63 @@ if TYPE_CHECKING:
 RERUN_HINT = "a rerun starts afresh"
 RESULTS_LOGGER = "pipeline.results"  # named in conf/hydra/job_logging/toy_ann.yaml
 
+REGIONS_PRINTED = 8  # the largest linear regions a summary lists; the run's regions.json holds them all
+
 results_log = logging.getLogger(RESULTS_LOGGER)
 
 
 def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
-    """The human summary of a job: the run's own network, then how many initialisations converged."""
+    """The human summary of a job: the run's own network, what it computes, then how many initialisations
+    got there."""
     ev = evaluations[0]
-    lines = [
-        f"target {name}  (MLflow run {run_id})",
-        f"  test MSE          {ev.test_mse:.3g}",
-        f"  m residual        {ev.m_residual:.3g}   c residual {ev.c_residual:.3g}",
-        f"  relations hold    {ev.relations_hold} at atol {ev.atol:g}",
-        f"  ReLU active       {ev.relu_active_fraction:.4f} of train rows, {ev.relu_active_fraction_test:.4f} of test rows",
+    lines = [f"target {name}  (MLflow run {run_id})", f"  test MSE          {ev.test_mse:.3g}"]
+    if ev.relations_hold is not None:
+        lines += [
+            f"  m residual        {ev.m_residual:.3g}   c residual {ev.c_residual:.3g}",
+            f"  relations hold    {ev.relations_hold} at atol {ev.atol:g}",
+        ]
+    if ev.local_relation_share is not None:
+        lines.append(f"  local relations   hold on {ev.local_relation_share:.4f} of test rows (exact: {ev.local_relations_hold})")
+    lines += [
+        f"  active units      on {ev.relu_active_fraction:.4f} of train rows, {ev.relu_active_fraction_test:.4f} of test rows",
+        f"  linear regions    {ev.linear_regions} on the test rows; {ev.dead_units} of {ev.width} units dead, "
+        f"{ev.always_active_units} always on",
         f"  true formula      {ev.true_formula}",
         f"  recovered formula {ev.recovered_formula}",
     ]
     if ev.true_formula_original:
         lines += [f"  true, original    {ev.true_formula_original}", f"  recovered, orig.  {ev.recovered_formula_original}"]
+    if ev.linear_regions > 1:
+        lines += [
+            f"  region {r['pattern']:<10} {r['share']:7.2%} of test rows: {r['formula']}" for r in ev.regions[:REGIONS_PRINTED]
+        ]
+    if ev.width_note:
+        lines.append(f"  note              {ev.width_note}")
     if len(evaluations) > 1:
-        held = sum(other.relations_hold for other in evaluations)
-        lines.append(f"  initialisations    relations hold in {held} of {len(evaluations)} (seeds from model.seed up)")
+        lines.append(f"  initialisations   {len(evaluations)} (seeds from model.seed up):")
+        lines += _inits_lines(evaluations)
     return "\n".join(lines)
+
+
+def _inits_lines(evaluations: list[Evaluation]) -> list[str]:
+    """How many initialisations got there, and the best one's numbers: what a study of initialisations asks."""
+    lines = []
+    for label, held in (
+        ("relations hold", [ev.relations_hold for ev in evaluations if ev.relations_hold is not None]),
+        ("exact (local)", [ev.local_relations_hold for ev in evaluations if ev.local_relations_hold is not None]),
+    ):
+        if held:
+            lines.append(f"    {label:<16} in {sum(held)} of {len(held)}")
+    k, best = min(enumerate(evaluations), key=lambda pair: pair[1].test_mse)
+    lines.append(f"    best            init {k}: test MSE {best.test_mse:.3g}, recovered {best.recovered_formula}")
+    if best.local_relation_share is not None:
+        lines.append(f"                    local relations hold on {best.local_relation_share:.4f} of test rows")
+    lines += [
+        f"                    region {r['pattern']}: {r['formula']}"
+        for r in best.regions[:REGIONS_PRINTED]
+        if best.linear_regions > 1
+    ]
+    return lines
 
 
 def report(summary: str) -> None:

@@ -24,14 +24,15 @@ from omegaconf import DictConfig, open_dict
 
 from pipeline.config import (
     CONF_DIR,
-    Coefficients,
+    Activation,
     DataConfig,
     Dataset,
     Engine,
     GammaConfig,
     GaussianConfig,
+    ModelConfig,
+    Optimizer,
     RunConfig,
-    Space,
     TrainConfig,
     flatten,
     load_pipeline_config,
@@ -40,7 +41,7 @@ from pipeline.config import (
 )
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.evaluation import Evaluation
-from pipeline.core.targets import TargetProblem, expected_relation, make_problem
+from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.environment import Environment
 from pipeline.failures import FailurePath
 from pipeline.files.layout import PARAMS_FILE, Layout
@@ -74,6 +75,21 @@ CONVERGED = Evaluation(
     recovered_c=0.0,
     true_m=[1.0],
     true_c=0.0,
+    width=1,
+    exact_width=1,
+    width_note=None,
+    linear_regions=1,
+    dead_units=0,
+    always_active_units=1,
+    regions=[{"pattern": "1", "share": 1.0, "slope": [1.0], "intercept": 0.0, "formula": "f(X) = 1.0*x1 + 0.0"}],
+    local_relation_share=1.0,
+    local_relations_hold=True,
+    local_slope_residual_p50=1e-6,
+    local_slope_residual_p90=1e-6,
+    local_slope_residual_max=1e-6,
+    local_intercept_residual_p50=1e-6,
+    local_intercept_residual_p90=1e-6,
+    local_intercept_residual_max=1e-6,
 )
 
 
@@ -116,15 +132,31 @@ def small_data(n_train: int, n_test: int, *, seed: int = 42, x_size: int = 5) ->
     )
 
 
-def train_config(*, epochs: int, batch_size: int, lr: float, engine: Engine = Engine.compiled, inits: int = 1) -> TrainConfig:
-    return TrainConfig(engine=engine, inits=inits, epochs=epochs, batch_size=batch_size, lr=lr)
+def train_config(
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    engine: Engine = Engine.compiled,
+    inits: int = 1,
+    optimizer: Optimizer = Optimizer.sgd,
+    momentum: float = 0.9,
+) -> TrainConfig:
+    return TrainConfig(
+        engine=engine, inits=inits, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum
+    )
+
+
+def model_config(seed: int, width: int = 1, activation: Activation = Activation.relu, negative_slope: float = 0.3) -> ModelConfig:
+    """conf/model/default.yaml's network (the post's) unless told otherwise."""
+    return ModelConfig(seed=seed, width=width, activation=activation, negative_slope=negative_slope)
 
 
 def sum_problem(n_train: int, n_test: int = 200) -> TargetProblem:
     """The post's sum target on the post's Gaussian draws (seed 42, five inputs)."""
+    target = to_run_config(compose_config(["target=sum"])).target
     draws = draw_post_stream(small_data(n_train, n_test))
-    split = draws.splits[Dataset.gaussian]
-    return make_problem(split.x_train, split.x_test, expected_relation(Coefficients.ones, 5, draws.coefficients), Space.linear)
+    return target_problem(target, draws.splits[Dataset.gaussian], draws.coefficients)
 
 
 # MLflow, read back -----------------------------------------------------------------------------------------

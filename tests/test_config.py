@@ -7,7 +7,19 @@ import yaml
 from omegaconf import OmegaConf
 
 from hydra_plugins.toy_ann_lab import conf_digest
-from pipeline.config import Coefficients, ConfigError, Dataset, Space, flatten, load_params, load_pipeline_config, to_plain
+from pipeline.config import (
+    Activation,
+    Coefficients,
+    ConfigError,
+    Dataset,
+    Function,
+    Optimizer,
+    Space,
+    flatten,
+    load_params,
+    load_pipeline_config,
+    to_plain,
+)
 from pipeline.stages import compose
 from pipeline.stages.compose import check_params_current, compose_pipeline
 
@@ -53,10 +65,25 @@ def test_overrides_reach_the_typed_config(run_config):
         ("data.n_train=30000000", "data.n_train"),
         ("train.inits=0", "train.inits"),
         ("model.seed=4294967295", "model.seed"),
+        ("model.width=0", "model.width"),
+        ("model.width=-3", "model.width"),
+        ("model.activation=tanh", "model.activation"),
+        ("model.negative_slope=1", "model.negative_slope"),
+        ("model.negative_slope=-0.1", "model.negative_slope"),
+        ("train.optimizer=rmsprop", "train.optimizer"),
+        ("train.momentum=1", "train.momentum"),
+        ("train.momentum=-0.5", "train.momentum"),
+        ("eval.local_share=0", "eval.local_share"),
+        ("target.inputs=6", "target.inputs"),
+        ("target.inputs=2", "target.inputs"),
     ],
 )
 def test_bad_value_fails_with_one_line_naming_the_key(run_config, override, key):
-    overrides = {"target.dataset": ["target=product"], "model.seed": ["train.inits=2"]}.get(key, [])
+    overrides = {
+        "target.dataset": ["target=product"],
+        "model.seed": ["train.inits=2"],
+        "target.inputs": ["target=max2"] if override.endswith("=6") else [],
+    }.get(key, [])
     with pytest.raises(ConfigError) as error:
         run_config(*overrides, override)
 
@@ -79,8 +106,8 @@ def test_product_on_gaussian_data_names_the_fix(run_config):
 def test_wrong_type_and_unknown_key_fail_with_one_line(run_config):
     with pytest.raises(ConfigError, match=r"^train\.lr: .*could not be converted"):
         run_config("train.lr=fast")
-    with pytest.raises(ConfigError, match=r"^train\.momentum: "):
-        run_config("+train.momentum=0.9")
+    with pytest.raises(ConfigError, match=r"^train\.nesterov: "):
+        run_config("+train.nesterov=true")
     with pytest.raises(ConfigError, match=r"^target\.dataset: "):
         run_config("target.dataset=uniform")
 
@@ -149,6 +176,9 @@ def test_a_new_linear_target_is_just_a_config_file(run_config):
         "dataset": Dataset.gamma,
         "space": Space.log,
         "coefficients": Coefficients.mean,
+        "function": Function.affine,
+        "inputs": None,
+        "exact_width": 1,
     }
 
 
@@ -163,12 +193,18 @@ PIPELINE_PARAMS = {
     "data.gamma.shape": 1.0,
     "data.gamma.scale": 1.0,
     "model.seed": 42,
+    "model.width": 1,
+    "model.activation": "relu",
+    "model.negative_slope": 0.3,
     "train.engine": "compiled",
     "train.inits": 1,
     "train.epochs": 1000,
     "train.batch_size": 128,
     "train.lr": 0.003,
+    "train.optimizer": "sgd",
+    "train.momentum": 0.9,
     "eval.atol": 0.001,
+    "eval.local_share": 0.99,
     "tracking.uri": None,
     "tracking.experiment": "toy-ann",
     **{
@@ -178,7 +214,7 @@ PIPELINE_PARAMS = {
             "weighted_sum": {"dataset": "gaussian", "space": "linear", "coefficients": "drawn"},
             "product": {"dataset": "gamma", "space": "log", "coefficients": "ones"},
         }.items()
-        for key, value in {"name": name, **target}.items()
+        for key, value in {"name": name, **target, "function": "affine", "inputs": None, "exact_width": 1}.items()
     },
     **{f"paths.{key}": key for key in ("data", "models", "metrics", "plots", "reports", "evaluations")},
 }
@@ -221,3 +257,24 @@ def test_a_params_yaml_that_is_not_yaml_is_one_line_naming_where(tmp_path):
 
     assert str(error.value).startswith(f"{params} is not valid YAML at line ")
     assert "\n" not in str(error.value) and "python -m pipeline.stages.compose" in str(error.value)
+
+
+@pytest.mark.parametrize("target, width", [("relu_sum", 1), ("abs_sum", 2), ("max2", 3)])
+def test_the_exact_networks_study_trains_each_target_at_the_width_its_file_names(run_config, target, width):
+    run = run_config("experiment=exact_networks", f"target={target}")
+    assert run.model.width == width and run.train.inits == 16 and run.train.optimizer is Optimizer.adam
+
+
+def test_targets_with_known_networks_are_config_files_naming_their_exact_width(run_config):
+    shapes = {name: run_config(f"target={name}").target for name in ("relu_sum", "abs_sum", "max2", "product2")}
+    assert {name: (t.function, t.inputs, t.exact_width) for name, t in shapes.items()} == {
+        "relu_sum": (Function.relu_of_affine, None, 1),
+        "abs_sum": (Function.abs_of_affine, None, 2),
+        "max2": (Function.max_of_inputs, 2, 3),
+        "product2": (Function.product_of_inputs, 2, None),
+    }
+
+
+def test_the_family_defaults_to_the_posts_network_and_training(run_config):
+    run = run_config()
+    assert (run.model.width, run.model.activation, run.train.optimizer) == (1, Activation.relu, Optimizer.sgd)

@@ -1,4 +1,6 @@
-"""Scoring a trained network: test MSE on the original scale, the relations, and the formulas."""
+"""Scoring a trained network: test MSE on the original scale, what it computes region by region, how well
+that matches the target (the post's relations for an affine target, the local relations for every
+piecewise-affine one), and the formulas."""
 
 from __future__ import annotations
 
@@ -10,48 +12,80 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import mean_squared_error
 
-from pipeline.config import Space
-from pipeline.core.relations import (
-    format_formula,
-    format_power_formula,
-    recover_relation,
-    relation_residuals,
-    relu_active_fraction,
-)
-from pipeline.core.targets import TargetProblem, from_target_space, target_values
-from pipeline.core.weights import NetworkWeights, TrainingRecord, forward
+from pipeline.config import EvalConfig, Function, ModelConfig, Space
+from pipeline.core.regions import NetworkRegions, active_fraction, find_regions
+from pipeline.core.relations import format_formula, format_power_formula, local_residuals, relation_residuals
+from pipeline.core.targets import TargetProblem, from_target_space
+from pipeline.core.weights import NetworkWeights, TrainingRecord, forward, off_slope
 from pipeline.errors import TrainingDiverged
+
+# The metrics MLflow and DVC track, in this order; a metric that does not apply to the target is left out.
+METRIC_NAMES = (
+    "test_mse",
+    "m_residual",
+    "c_residual",
+    "relations_hold",
+    "relu_active_fraction",
+    "relu_active_fraction_test",
+    "local_relation_share",
+    "local_relations_hold",
+    "local_slope_residual_p50",
+    "local_slope_residual_p90",
+    "local_slope_residual_max",
+    "local_intercept_residual_p50",
+    "local_intercept_residual_p90",
+    "local_intercept_residual_max",
+    "linear_regions",
+    "dead_units",
+    "always_active_units",
+)
+QUANTILES = {"p50": 0.5, "p90": 0.9, "max": 1.0}
 
 
 @dataclass(frozen=True)
 class Evaluation:
     test_mse: float
-    m_residual: float
-    c_residual: float
-    relations_hold: bool
-    relu_active_fraction: float  # on the training rows
+    # The post's relations, for an affine target: the map of the region covering the most test rows against
+    # m and c (at width 1, where the ReLU is on for most rows, w2*W1 and w2*b1 + b2 as in the post).
+    m_residual: float | None
+    c_residual: float | None
+    relations_hold: bool | None
+    relu_active_fraction: float  # share of training rows where at least one hidden unit is on
     relu_active_fraction_test: float
     atol: float
     true_formula: str
-    recovered_formula: str
+    recovered_formula: str  # the map of the region covering the most test rows
     # Only for log-space targets: the same formulas on the original scale.
     true_formula_original: str | None
     recovered_formula_original: str | None
-    recovered_m: list[float]
-    recovered_c: float
-    true_m: list[float]
-    true_c: float
+    recovered_m: list[float] | None
+    recovered_c: float | None
+    true_m: list[float] | None
+    true_c: float | None
+    width: int
+    exact_width: int | None  # the fewest hidden units that represent the target exactly (None: no finite number)
+    width_note: str | None  # why this network cannot be exact, when it is narrower than that
+    # The network's linear regions on the test rows, largest first: pattern ("10": unit 1 on, unit 2 off),
+    # share, slope, intercept and formula of each.
+    linear_regions: int
+    dead_units: int  # never on on a test row
+    always_active_units: int  # on on every test row
+    regions: list[dict[str, Any]]
+    # The local relations, for a piecewise-affine target: per test row, the network's slope and intercept
+    # against the target's there (max over inputs of the slope difference; the intercept difference).
+    local_relation_share: float | None  # share of test rows where both are within atol
+    local_relations_hold: bool | None  # local_relation_share >= eval.local_share: the exact construction
+    local_slope_residual_p50: float | None
+    local_slope_residual_p90: float | None
+    local_slope_residual_max: float | None
+    local_intercept_residual_p50: float | None
+    local_intercept_residual_p90: float | None
+    local_intercept_residual_max: float | None
 
     def metrics(self) -> dict[str, float]:
-        """The numbers MLflow and DVC track (relations_hold as 0/1)."""
-        return {
-            "test_mse": self.test_mse,
-            "m_residual": self.m_residual,
-            "c_residual": self.c_residual,
-            "relations_hold": float(self.relations_hold),
-            "relu_active_fraction": self.relu_active_fraction,
-            "relu_active_fraction_test": self.relu_active_fraction_test,
-        }
+        """The numbers MLflow and DVC track, verdicts as 0/1; those that do not apply to the target left out."""
+        values = {name: getattr(self, name) for name in METRIC_NAMES}
+        return {name: float(value) for name, value in values.items() if value is not None}
 
     def formulas(self) -> dict[str, str]:
         """The true and recovered formulas by name (and on the original scale, for a log-space target)."""
@@ -74,36 +108,90 @@ def _mean_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return float(mean_squared_error(y_true, y_pred))
 
 
-def evaluate_network(weights: NetworkWeights, problem: TargetProblem, atol: float) -> Evaluation:
-    recovered = recover_relation(weights)
-    residuals = relation_residuals(recovered, problem.relation)
-    y_test = from_target_space(target_values(problem.z_test, problem.relation), problem.space)
+def width_note(problem: TargetProblem, width: int) -> str | None:
+    """One line when the target needs more hidden units than the network has: its misses are then the
+    architecture's, not the training's."""
+    if problem.exact_width is None or problem.exact_width <= width:
+        return None
+    units = "1 hidden unit" if width == 1 else f"{width} hidden units"
+    return f"{problem.name} is exact at width {problem.exact_width}; this network has {units}, so it cannot represent it exactly"
+
+
+def _post_relations(problem: TargetProblem, regions: NetworkRegions, atol: float) -> dict[str, Any]:
+    """The post's relations and coefficients, for an affine target; all None for any other."""
+    if problem.function.kind is not Function.affine or problem.relation is None:
+        keys = ("m_residual", "c_residual", "relations_hold", "recovered_m", "recovered_c", "true_m", "true_c")
+        return dict.fromkeys(keys)
+    recovered, expected = regions.dominant.map, problem.relation
+    residuals = relation_residuals(recovered, expected)
+    return {
+        "m_residual": residuals.m_residual,
+        "c_residual": residuals.c_residual,
+        "relations_hold": residuals.hold(atol),
+        "recovered_m": [float(v) for v in recovered.slope],
+        "recovered_c": float(recovered.intercept),
+        "true_m": [float(v) for v in expected.slope],
+        "true_c": float(expected.intercept),
+    }
+
+
+LOCAL_RESIDUALS = {f"local_{part}_residual_{name}": (part, q) for part in ("slope", "intercept") for name, q in QUANTILES.items()}
+
+
+def _local_relations(problem: TargetProblem, regions: NetworkRegions, eval_: EvalConfig) -> dict[str, Any]:
+    """The local relations on the test rows, for a piecewise-affine target; all None for any other."""
+    target_maps = problem.function.local_maps(problem.z_test)
+    if target_maps is None:
+        return dict.fromkeys(["local_relation_share", "local_relations_hold", *LOCAL_RESIDUALS])
+    residuals = local_residuals(regions.local, target_maps)
+    share = residuals.share_within(eval_.atol)
+    quantiles = {key: float(np.quantile(getattr(residuals, part), q)) for key, (part, q) in LOCAL_RESIDUALS.items()}
+    return {"local_relation_share": share, "local_relations_hold": share >= eval_.local_share, **quantiles}
+
+
+def _original_formulas(problem: TargetProblem, regions: NetworkRegions) -> tuple[str | None, str | None]:
+    """A log-space affine target's true and recovered formulas on the original scale, as powers of x."""
+    if problem.space is not Space.log or problem.relation is None or problem.function.kind is not Function.affine:
+        return None, None
+    return format_power_formula(problem.relation), format_power_formula(regions.dominant.map)
+
+
+def evaluate_network(weights: NetworkWeights, problem: TargetProblem, *, model: ModelConfig, eval_: EvalConfig) -> Evaluation:
+    """One network scored on the test rows (the active fraction also on the training rows): its regions are
+    read there, so the recovered formula and the relations are about the inputs it is scored on."""
+    slope_below_zero = off_slope(model)
+    regions = find_regions(weights, problem.z_test, slope_below_zero)
+    y_test = from_target_space(problem.function.values(problem.z_test), problem.space)
     with np.errstate(over="ignore"):
-        y_pred = from_target_space(forward(weights, problem.z_test), problem.space)
-    log_space = problem.space is Space.log
+        y_pred = from_target_space(forward(weights, problem.z_test, slope_below_zero), problem.space)
+    true_original, recovered_original = _original_formulas(problem, regions)
     return Evaluation(
         test_mse=_mean_squared_error(y_test, y_pred),
-        m_residual=residuals.m_residual,
-        c_residual=residuals.c_residual,
-        relations_hold=residuals.hold(atol),
-        relu_active_fraction=relu_active_fraction(weights, problem.z_train),
-        relu_active_fraction_test=relu_active_fraction(weights, problem.z_test),
-        atol=atol,
-        true_formula=format_formula(problem.relation, problem.space),
-        recovered_formula=format_formula(recovered, problem.space),
-        true_formula_original=format_power_formula(problem.relation) if log_space else None,
-        recovered_formula_original=format_power_formula(recovered) if log_space else None,
-        recovered_m=[float(v) for v in recovered.slope],
-        recovered_c=float(recovered.intercept),
-        true_m=[float(v) for v in problem.relation.slope],
-        true_c=float(problem.relation.intercept),
+        relu_active_fraction=active_fraction(weights, problem.z_train, slope_below_zero),
+        relu_active_fraction_test=active_fraction(weights, problem.z_test, slope_below_zero),
+        atol=eval_.atol,
+        true_formula=problem.function.formula(problem.space),
+        recovered_formula=format_formula(regions.dominant.map, problem.space),
+        true_formula_original=true_original,
+        recovered_formula_original=recovered_original,
+        width=weights.width,
+        exact_width=problem.exact_width,
+        width_note=width_note(problem, weights.width),
+        linear_regions=regions.linear_regions,
+        dead_units=regions.dead_units,
+        always_active_units=regions.always_active_units,
+        regions=[region.to_dict(problem.space) for region in regions.regions],
+        **_post_relations(problem, regions, eval_.atol),
+        **_local_relations(problem, regions, eval_),
     )
 
 
-def evaluate_training(records: Sequence[TrainingRecord], problem: TargetProblem, *, atol: float, lr: float) -> list[Evaluation]:
+def evaluate_training(
+    records: Sequence[TrainingRecord], problem: TargetProblem, *, model: ModelConfig, eval_: EvalConfig, lr: float
+) -> list[Evaluation]:
     """Every initialisation's learned weights scored, the primary first. A primary whose test MSE overflows
     has failed like a diverged training: it raises, so no run of it looks finished."""
-    evaluations = [evaluate_network(record.learned, problem, atol) for record in records]
+    evaluations = [evaluate_network(record.learned, problem, model=model, eval_=eval_) for record in records]
     if not math.isfinite(evaluations[0].test_mse):
         raise TrainingDiverged(
             f"the network's test MSE is {evaluations[0].test_mse} (its predictions overflow on the original "
@@ -113,23 +201,25 @@ def evaluate_training(records: Sequence[TrainingRecord], problem: TargetProblem,
     return evaluations
 
 
-INIT_COLUMNS = ("test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction", "relu_active_fraction_test")
-
-
 def inits_summary(evaluations: Sequence[Evaluation]) -> dict[str, float]:
-    """How many initialisations were trained, the share whose relations hold (the convergence rate), and
-    the share whose ReLU is off on every training row (a dead network: it outputs a constant)."""
-    return {
-        "inits": float(len(evaluations)),
-        "relations_hold_share": sum(ev.relations_hold for ev in evaluations) / len(evaluations),
-        "relu_dead_share": sum(ev.relu_active_fraction == 0 for ev in evaluations) / len(evaluations),
-    }
+    """How many initialisations were trained, the share whose relations hold (the convergence rate; the post's
+    for an affine target, the local ones for a piecewise-affine one), and the share with no unit on any
+    training row (a dead network: with ReLUs, it outputs a constant)."""
+    count = len(evaluations)
+    summary = {"inits": float(count)}
+    if evaluations[0].relations_hold is not None:
+        summary["relations_hold_share"] = sum(bool(ev.relations_hold) for ev in evaluations) / count
+    if evaluations[0].local_relations_hold is not None:
+        summary["local_relations_hold_share"] = sum(bool(ev.local_relations_hold) for ev in evaluations) / count
+    summary["relu_dead_share"] = sum(ev.relu_active_fraction == 0 for ev in evaluations) / count
+    return summary
 
 
 def inits_table(evaluations: Sequence[Evaluation], first_seed: int) -> str:
-    """One CSV row per initialisation; init k started from model seed first_seed + k."""
-    lines = ["init,model_seed," + ",".join(INIT_COLUMNS)]
+    """One CSV row per initialisation, every metric a column (empty where it does not apply to the target);
+    init k started from model seed first_seed + k."""
+    lines = ["init,model_seed," + ",".join(METRIC_NAMES)]
     for k, ev in enumerate(evaluations):
         values = ev.metrics()
-        lines.append(f"{k},{first_seed + k}," + ",".join(repr(values[column]) for column in INIT_COLUMNS))
+        lines.append(f"{k},{first_seed + k}," + ",".join(repr(values[name]) if name in values else "" for name in METRIC_NAMES))
     return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
-"""Training the network: the post's minibatch SGD on MSE by either engine, from the seed's initialisation
-(and, with `train.inits` > 1, from the next seeds' alongside it), watched for divergence. Saves nothing."""
+"""Training a network of the family: the post's minibatch training on MSE with the configured optimizer, by
+either engine, from the seed's initialisation (and, with `train.inits` > 1, from the next seeds' alongside it),
+watched for divergence. Saves nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import keras
 from tqdm import tqdm
 
 from pipeline.config import Engine, ModelConfig, TrainConfig
-from pipeline.core.engines import EpochResult, batch_orders, keras_epochs, sgd_epochs
+from pipeline.core.engines import EpochResult, batch_orders, compiled_epochs, keras_epochs
 from pipeline.core.network import build_network, network_weights, set_network_weights
 from pipeline.core.targets import TargetProblem
 from pipeline.core.weights import NetworkWeights, TrainingRecord
@@ -65,24 +66,29 @@ def _run_epochs(
 def train_network(
     problem: TargetProblem, model: ModelConfig, train: TrainConfig, watch: EpochWatcher | None = None
 ) -> TrainingResult:
-    """SGD(train.lr) on MSE, `train.epochs` passes of batches of `train.batch_size` in the orders drawn from
-    model.seed, from that seed's initialisation and, with `train.inits` > 1 (compiled engine), from those of
-    seeds model.seed+1, model.seed+2, ... alongside it, on the same batches. `watch` sees every epoch's loss
-    as it comes."""
+    """`train.optimizer` at `train.lr` on MSE, `train.epochs` passes of batches of `train.batch_size` in the
+    orders drawn from model.seed, from that seed's initialisation and, with `train.inits` > 1 (compiled engine),
+    from those of seeds model.seed+1, model.seed+2, ... alongside it, on the same batches. `watch` sees every
+    epoch's loss as it comes."""
     z, y = problem.z_train, problem.y_train
     x_size = z.shape[1]
-    initials = [network_weights(build_network(x_size, model.seed + k)) for k in range(1, train.inits)]
-    network = build_network(x_size, model.seed)  # built last: Keras's global seed is then the primary's
+    initials = [network_weights(build_network(x_size, model, model.seed + k)) for k in range(1, train.inits)]
+    network = build_network(x_size, model, model.seed)  # built last: Keras's global seed is then the primary's
     initials.insert(0, network_weights(network))
     orders = batch_orders(len(z), train.epochs, model.seed)
     log.info(
-        "training %d epochs on %d rows (%s engine, %d initialisations)", train.epochs, len(z), train.engine.value, train.inits
+        "training %d epochs on %d rows (%s engine, %s, %d initialisations)",
+        train.epochs,
+        len(z),
+        train.engine.value,
+        train.optimizer.value,
+        train.inits,
     )
     start = time.monotonic()
     if train.engine is Engine.keras:
-        epochs = keras_epochs(network, z, y, orders, batch_size=train.batch_size, lr=train.lr)
+        epochs = keras_epochs(network, z, y, orders, batch_size=train.batch_size, train=train)
     else:
-        epochs = sgd_epochs(initials, z, y, orders, batch_size=train.batch_size, lr=train.lr)
+        epochs = compiled_epochs(initials, z, y, orders, model=model, train=train)
     learned, losses = _run_epochs(train.epochs, initials, epochs, watch)
     seconds = time.monotonic() - start
     log.info("trained %d epochs in %.1f s, final loss %.3g", len(losses[0]), seconds, losses[0][-1])

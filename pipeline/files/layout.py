@@ -13,6 +13,7 @@ COEFFICIENTS_FILE = "drawn_coefficients.json"
 MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "weights.json"  # {"initial": ..., "learned": ...}
 HISTORY_FILE = "history.json"  # {"loss": [per epoch], "seconds": wall time of the training}
+REGIONS_FILE = "regions.json"  # in a run: the network's linear regions on the test rows, largest first
 INITS_FILE = "inits.json"  # with train.inits > 1: every initialisation's record, the primary first
 LOSS_PLOTS = "loss"  # in paths.plots: one CSV per target, what `dvc plots` draws
 SUMMARY_MARKDOWN = "summary.md"

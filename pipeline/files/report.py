@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from html import escape
 
 import matplotlib
 
@@ -30,10 +31,17 @@ SUMMARY_HEADER = (
     "max abs m residual",
     "abs c residual",
     "relations hold",
-    "ReLU active (train)",
+    "local relations hold (test rows)",
+    "linear regions",
+    "units active (train)",
     "true formula",
     "recovered formula",
 )
+NOT_APPLICABLE = "n/a"  # a number that does not exist for this target (no m and c for max2; no local map for product2)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return NOT_APPLICABLE if value is None else format(value, spec)
 
 
 def summary_rows(evaluations: Mapping[str, Evaluation]) -> list[list[str]]:
@@ -42,14 +50,33 @@ def summary_rows(evaluations: Mapping[str, Evaluation]) -> list[list[str]]:
         [
             name,
             f"{ev.test_mse:.3g}",
-            f"{ev.m_residual:.2g}",
-            f"{ev.c_residual:.2g}",
-            f"{'yes' if ev.relations_hold else 'NO'} (atol {ev.atol:g})",
+            _number(ev.m_residual, ".2g"),
+            _number(ev.c_residual, ".2g"),
+            NOT_APPLICABLE if ev.relations_hold is None else f"{'yes' if ev.relations_hold else 'NO'} (atol {ev.atol:g})",
+            _number(ev.local_relation_share, ".2%"),
+            f"{ev.linear_regions} ({ev.dead_units} of {ev.width} units dead)",
             f"{ev.relu_active_fraction:.4f}",
             ev.true_formula,
             ev.recovered_formula,
         ]
         for name, ev in evaluations.items()
+    ]
+
+
+REGIONS_HEADER = ("units on", "share of test rows", "slope", "intercept", "the network there")
+
+
+def regions_rows(evaluation: Evaluation) -> list[list[str]]:
+    """Every linear region of one network on the test rows, largest first: where it is which affine map."""
+    return [
+        [
+            region["pattern"],
+            f"{region['share']:.2%}",
+            ", ".join(f"{v:.3g}" for v in region["slope"]),
+            f"{region['intercept']:.3g}",
+            region["formula"],
+        ]
+        for region in evaluation.regions
     ]
 
 
@@ -69,6 +96,11 @@ def summary_markdown(evaluations: Mapping[str, Evaluation]) -> str:
     if originals:
         lines += ["", "On the original scale (log-space targets):", ""]
         lines += [f"- {name}: true `{true}`, recovered `{recovered}`" for name, true, recovered in originals]
+    for name, ev in evaluations.items():
+        lines += ["", f"## Linear regions: {name}", ""]
+        lines += [ev.width_note, ""] if ev.width_note else []
+        lines += ["| " + " | ".join(REGIONS_HEADER) + " |", "|" + "---|" * len(REGIONS_HEADER)]
+        lines += ["| " + " | ".join(row[:-1]) + f" | `{row[-1]}` |" for row in regions_rows(ev)]
     return "\n".join(lines) + "\n"
 
 
@@ -80,6 +112,9 @@ def summary_page(evaluations: Mapping[str, Evaluation], loss_histories: Mapping[
         sections.append(
             ("On the original scale (log-space targets)", table_html(("target", "true formula", "recovered formula"), originals))
         )
+    for name, ev in evaluations.items():
+        note = f"<p>{escape(ev.width_note)}</p>" if ev.width_note else ""
+        sections.append((f"Linear regions: {name}", note + table_html(REGIONS_HEADER, regions_rows(ev))))
     for name, history in loss_histories.items():
         sections.append(
             (f"Training loss: {name}", figure_html(loss_curve_figure(history, name), f"training MSE per epoch of {name}"))

@@ -4,6 +4,9 @@ Ray binds a cluster it starts to the machine's network address, so that other no
 cluster `hydra/launcher=ray` starts for one sweep never gets other nodes: `RayOnLoopback` tells Ray so,
 through its one switch for it, before the launcher imports Ray, and the cluster then lives on 127.0.0.1.
 A sweep on a cluster given by address (`hydra/launcher=ray_cluster`) is left as Ray sets it up.
+
+TensorFlow's threads need no callback: every job, under any launcher, runs with one thread per pool
+(`pipeline/ops/threads.py`).
 """
 
 from __future__ import annotations

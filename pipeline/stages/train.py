@@ -35,7 +35,12 @@ def train(stage: StageContext) -> None:
     write_json(layout.evaluation_file(name), evaluation.to_dict())
     run_id = recorder.record(result.records, result.model, evaluations, run.model.seed)
     log.info(
-        "%s: test MSE %.3g, relations hold: %s (MLflow run %s)", name, evaluation.test_mse, evaluation.relations_hold, run_id
+        "%s: test MSE %.3g, relations hold: %s, %d linear region(s) (MLflow run %s)",
+        name,
+        evaluation.test_mse,
+        evaluation.relations_hold,
+        evaluation.linear_regions,
+        run_id,
     )
 
 

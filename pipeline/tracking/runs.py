@@ -37,12 +37,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, flatten
 from pipeline.core.evaluation import Evaluation, inits_summary, inits_table
-from pipeline.core.targets import TargetProblem, target_values
+from pipeline.core.targets import TargetProblem
 from pipeline.core.weights import TrainingRecord
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
 from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
-from pipeline.files.layout import WEIGHTS_FILE
+from pipeline.files.layout import REGIONS_FILE, WEIGHTS_FILE
 from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time, only_this_host_reaches
 from pipeline.tracking.tags import FAILURE_EPOCH_TAG, FAILURE_TAG
 
@@ -204,8 +204,8 @@ class RunRecorder:
     ) -> str:
         """The whole result into the started run, which then ends FINISHED: the rest of the loss history,
         both weight sets, the network as an MLflow Model, the evaluation (metrics; the formulas as tags and,
-        whole, as the run's description; evaluation.json), and with several initialisations each one's
-        numbers (metric histories stepped by init, and `inits.csv`)."""
+        whole, as the run's description; evaluation.json; the linear regions, regions.json), and with several
+        initialisations each one's numbers (metric histories stepped by init, and `inits.csv`)."""
         if self.run_id is None or self.stream is None or self.ended:
             raise RuntimeError(f"the run of {self.run_name} is not open ({self.run_id})")
         run_id, client = self.run_id, self.client
@@ -219,9 +219,10 @@ class RunRecorder:
             run_id,
             metrics=[Metric(key, value, now, 0) for key, value in summary.items()],
             tags=[RunTag(key, value) for key, value in evaluation.formulas().items()]
-            + [RunTag(MLFLOW_RUN_NOTE, run_description(self.target, evaluation))],
+            + [RunTag(MLFLOW_RUN_NOTE, run_description(self.target, evaluations))],
         )
         client.log_dict(run_id, evaluation.to_dict(), "evaluation.json")
+        client.log_dict(run_id, regions_dict(evaluation), REGIONS_FILE)
         if len(evaluations) > 1:
             client.log_batch(
                 run_id,
@@ -267,14 +268,69 @@ def _log_inputs(client: MlflowClient, run_id: str, datasets: list[DatasetInput],
                 raise
 
 
-def run_description(target: str, evaluation: Evaluation) -> str:
-    """The run's description (Markdown): the formulas whole, which the runs table's tag columns cut off."""
-    rows = "".join(f"| {name.replace('_', ' ')} | `{formula}` |\n" for name, formula in evaluation.formulas().items())
+REGIONS_SHOWN = 8  # the largest regions in the description; regions.json holds them all
+
+
+def regions_dict(evaluation: Evaluation) -> dict[str, Any]:
+    """regions.json: every activation pattern on the test rows, largest first, with its affine map."""
+    return {
+        "width": evaluation.width,
+        "linear_regions": evaluation.linear_regions,
+        "dead_units": evaluation.dead_units,
+        "always_active_units": evaluation.always_active_units,
+        "regions": evaluation.regions,
+    }
+
+
+def run_description(target: str, evaluations: Sequence[Evaluation]) -> str:
+    """The run's description (Markdown): what the network computes, its formulas whole (which the runs
+    table's tag columns cut off) and its largest linear regions; with several initialisations, how many got
+    there and the regions of the best one (lowest test MSE)."""
+    evaluation = evaluations[0]
+    findings = [f"test MSE {evaluation.test_mse:.3g}"]
+    if evaluation.relations_hold is not None:
+        findings.append(
+            f"the post's relations {'hold' if evaluation.relations_hold else 'do not hold'} at atol {evaluation.atol:g} "
+            f"(m residual {evaluation.m_residual:.3g}, c residual {evaluation.c_residual:.3g})"
+        )
+    if evaluation.local_relation_share is not None:
+        findings.append(f"local relations hold on {evaluation.local_relation_share:.2%} of the test rows")
+    findings.append(
+        f"{evaluation.linear_regions} linear region(s) on the test rows, {evaluation.dead_units} of "
+        f"{evaluation.width} hidden unit(s) dead"
+    )
+    note = f"\n\n{evaluation.width_note}" if evaluation.width_note else ""
+    formulas = "".join(f"| {name.replace('_', ' ')} | `{formula}` |\n" for name, formula in evaluation.formulas().items())
+    text = (
+        f"**{target}**: " + "; ".join(findings) + f".{note}\n\n| | formula |\n|---|---|\n{formulas}\n{_regions_table(evaluation)}"
+    )
+    return text + (_inits_description(evaluations) if len(evaluations) > 1 else "")
+
+
+def _regions_table(evaluation: Evaluation) -> str:
+    rows = "".join(
+        f"| {region['pattern']} | {region['share']:.2%} | `{region['formula']}` |\n"
+        for region in evaluation.regions[:REGIONS_SHOWN]
+    )
+    return f"| units on | test rows | the network there |\n|---|---|---|\n{rows}"
+
+
+def _inits_description(evaluations: Sequence[Evaluation]) -> str:
+    verdicts = [
+        f"{label} in {sum(bool(held) for held in verdict)} of {len(verdict)}"
+        for label, verdict in (
+            ("the post's relations hold", [ev.relations_hold for ev in evaluations if ev.relations_hold is not None]),
+            (
+                "the local relations hold (exact)",
+                [ev.local_relations_hold for ev in evaluations if ev.local_relations_hold is not None],
+            ),
+        )
+        if verdict
+    ]
+    k, best = min(enumerate(evaluations), key=lambda pair: pair[1].test_mse)
     return (
-        f"**{target}**: test MSE {evaluation.test_mse:.3g}; the post's relations "
-        f"{'hold' if evaluation.relations_hold else 'do not hold'} at atol {evaluation.atol:g} "
-        f"(m residual {evaluation.m_residual:.3g}, c residual {evaluation.c_residual:.3g}).\n\n"
-        f"| | formula |\n|---|---|\n{rows}"
+        f"\n**{len(evaluations)} initialisations** (`inits.csv`): " + "; ".join(verdicts) + f". The best, init {k} "
+        f"(test MSE {best.test_mse:.3g}):\n\n{_regions_table(best)}"
     )
 
 
@@ -329,7 +385,7 @@ def problem_datasets(problem: TargetProblem, draw: str, data_file: Path | None) 
     written = {"source": str(data_file), "digest": hashlib.md5(data_file.read_bytes()).hexdigest()} if data_file else {}
     splits = {
         "train": ("training", problem.z_train, problem.y_train),
-        "test": ("testing", problem.z_test, target_values(problem.z_test, problem.relation)),
+        "test": ("testing", problem.z_test, problem.function.values(problem.z_test)),
     }
     with warnings.catch_warnings():
         # MLflow registers its local-file source twice (for paths and for file: URIs), then warns that a path

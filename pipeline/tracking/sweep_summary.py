@@ -1,5 +1,6 @@
-"""A sweep's summary: one row per job (its swept values, MSE, residuals, verdict, status), the share of jobs
-whose relations hold, and plots of the results against each swept numeric key. Free of MLflow."""
+"""A sweep's summary: one row per job (its swept values, MSE, residuals, verdicts, linear regions, status), the
+share of jobs whose relations hold, and plots of the results against each swept numeric key, a colour per
+target. Free of MLflow."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 import matplotlib
@@ -19,8 +21,20 @@ from pipeline.failures import RunStatus
 from pipeline.files.html import figure_html, page_html, table_html
 from pipeline.tracking.tags import FAILURE_TAG, JOB_TAG, OVERRIDE_TAG_PREFIX
 
-RESULT_COLUMNS = ("test_mse", "m_residual", "c_residual", "relations_hold", "relu_active_fraction")
-INITS_COLUMNS = ("relations_hold_share", "relu_dead_share")  # shown when jobs train several initialisations
+# A column is shown when some job has its metric: no m and c for max2, no local relations for product2.
+RESULT_COLUMNS = (
+    "test_mse",
+    "m_residual",
+    "c_residual",
+    "relations_hold",
+    "local_relation_share",
+    "local_relations_hold",
+    "linear_regions",
+    "dead_units",
+    "relu_active_fraction",
+)
+INITS_COLUMNS = ("relations_hold_share", "local_relations_hold_share", "relu_dead_share")  # jobs of several initialisations
+VERDICTS = {"relations_hold": "relations hold", "local_relations_hold": "the local relations hold (exact)"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,16 @@ class JobResult:
 
     @property
     def relations_hold(self) -> bool:
-        return self.finished and self.metrics.get("relations_hold") == 1.0
+        return self.holds("relations_hold")
+
+    def holds(self, verdict: str) -> bool:
+        """A verdict of VERDICTS, true only for a finished job whose metric says so."""
+        return self.finished and self.metrics.get(verdict) == 1.0
+
+    @property
+    def target(self) -> str:
+        """What the job trained on, when the sweep chose it: the colour of its points."""
+        return self.overrides.get("target", "")
 
 
 def _number(text: str) -> float | None:
@@ -62,8 +85,8 @@ def _number(text: str) -> float | None:
 def _cell(job: JobResult, column: str) -> str:
     if column not in job.metrics:
         return ""
-    if column == "relations_hold":
-        return "yes" if job.relations_hold else "NO"
+    if column in VERDICTS:
+        return "yes" if job.holds(column) else "NO"
     if column.endswith(("_fraction", "_share")):  # 0.99975 must not print as 1
         return f"{job.metrics[column]:.5g}"
     return f"{job.metrics[column]:.3g}"
@@ -76,7 +99,9 @@ class SweepSummary:
         self.missing = max(0, launched - len(self.jobs)) if launched is not None else 0
         self.keys = self._swept_keys()
         several_inits = any(job.metrics.get("inits", 1) > 1 for job in self.jobs)
-        self.columns = RESULT_COLUMNS + INITS_COLUMNS if several_inits else RESULT_COLUMNS
+        candidates = RESULT_COLUMNS + INITS_COLUMNS if several_inits else RESULT_COLUMNS
+        self.columns = tuple(c for c in candidates if any(c in job.metrics for job in self.jobs)) or RESULT_COLUMNS[:1]
+        self.verdicts = [v for v in VERDICTS if v in self.columns]
 
     def _swept_keys(self) -> list[str]:
         """The keys whose value differs between jobs; with a single job, all its overrides."""
@@ -120,15 +145,18 @@ class SweepSummary:
         header, *body = self.rows()
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
-        share = self.metrics()["relations_hold_share"]
-        lines += [
-            "",
-            f"relations hold in {sum(job.relations_hold for job in self.jobs)} of {len(self.jobs)} jobs "
-            f"({share:.0%}); {self.failed} failed",
-        ]
-        if self.missing:
-            lines[-1] += f"; {self.missing} launched but left no run"
+        lines += ["", self.verdict_line()]
         return "\n".join(lines) + "\n"
+
+    def verdict_line(self) -> str:
+        """E.g. `relations hold in 2 of 3 jobs (67%); 1 failed`: each verdict the jobs have, then the failures."""
+        parts = [
+            f"{VERDICTS[v]} in {sum(job.holds(v) for job in self.jobs)} of {len(self.jobs)} jobs "
+            f"({sum(job.holds(v) for job in self.jobs) / len(self.jobs):.0%})"
+            for v in self.verdicts
+        ]
+        line = "; ".join([*parts, f"{self.failed} failed"])
+        return line + (f"; {self.missing} launched but left no run" if self.missing else "")
 
     def csv(self) -> str:
         """Full precision, for pandas and spreadsheets."""
@@ -148,9 +176,7 @@ class SweepSummary:
 
     def html(self, figures: dict[str, Figure]) -> str:
         header, *body = self.rows()
-        held = sum(job.relations_hold for job in self.jobs)
-        verdict = f"<p>relations hold in {held} of {len(self.jobs)} jobs; {self.failed} failed</p>"
-        sections = [("Jobs", table_html(header, body) + verdict)]
+        sections = [("Jobs", table_html(header, body) + f"<p>{escape(self.verdict_line())}</p>")]
         sections += [(name.removesuffix(".png").replace("_", " "), figure_html(figure, name)) for name, figure in figures.items()]
         return page_html("Sweep summary", sections)
 
@@ -159,7 +185,7 @@ class SweepSummary:
         if not any(job.finished for job in self.jobs):
             return {}
         figures = {f"vs_{key.replace('/', '_')}.png": self._against(key) for key in self.keys if self._numeric(key)}
-        if any(job.evaluation for job in self.jobs):
+        if any(job.evaluation and job.evaluation.get("true_m") is not None for job in self.jobs):
             figures["coefficients.png"] = self._coefficients()
         return figures
 
@@ -167,28 +193,41 @@ class SweepSummary:
         return all(_number(job.overrides.get(key, "")) is not None for job in self.jobs)
 
     def _against(self, key: str) -> Figure:
+        """Test MSE, the relation residuals and the linear regions against one swept key, a colour per target
+        (each panel where some job has its numbers)."""
         done = [job for job in self.jobs if job.finished]
-        x = [float(job.overrides[key]) for job in done]  # numeric: _numeric checked every job's value
-        figure = Figure(figsize=(10, 4), layout="constrained")
-        mse_axes, residual_axes = figure.subplots(1, 2)
-        mse_axes.scatter(x, [max(job.metrics["test_mse"], 1e-300) for job in done])
-        mse_axes.set(xlabel=key, ylabel="test MSE", yscale="log", title=f"test MSE against {key}")
-        for name, marker in (("m_residual", "o"), ("c_residual", "x")):
-            residual_axes.scatter(x, [max(job.metrics[name], 1e-300) for job in done], marker=marker, label=name)
+        panels: list[tuple[str, tuple[str, ...], str]] = [("test MSE", ("test_mse",), "log")]
+        if any("m_residual" in job.metrics for job in done):
+            panels.append(("relation residual", ("m_residual", "c_residual"), "log"))
+        if any("linear_regions" in job.metrics for job in done):
+            panels.append(("linear regions on the test rows", ("linear_regions",), "log"))
+        figure = Figure(figsize=(5 * len(panels), 4), layout="constrained")
+        axes_row = figure.subplots(1, len(panels), squeeze=False)[0]
+        targets = list(dict.fromkeys(job.target for job in done))
+        for axes, (label, names, yscale) in zip(axes_row, panels, strict=True):
+            for colour, target in enumerate(targets):
+                for name, marker in zip(names, ("o", "x"), strict=False):
+                    jobs = [job for job in done if job.target == target and name in job.metrics]
+                    x = [float(job.overrides[key]) for job in jobs]  # numeric: _numeric checked every job's value
+                    legend = " ".join(part for part in (target, name if len(names) > 1 else "") if part) or None
+                    axes.scatter(
+                        x, [max(job.metrics[name], 1e-300) for job in jobs], color=f"C{colour}", marker=marker, label=legend
+                    )
+            axes.set(xlabel=key, ylabel=label, yscale=yscale, title=f"{label} against {key}")
+            if _spans_decades([float(job.overrides[key]) for job in done]):
+                axes.set_xscale("log")
+            if axes.get_legend_handles_labels()[1]:
+                axes.legend()
         atol = next((job.evaluation["atol"] for job in done if job.evaluation), None)
-        if atol is not None:
-            residual_axes.axhline(atol, color="grey", linestyle="--", label=f"eval.atol {atol:g}")
-        residual_axes.set(xlabel=key, ylabel="residual", yscale="log", title=f"relation residuals against {key}")
-        residual_axes.legend()
-        if _spans_decades(x):
-            mse_axes.set_xscale("log")
-            residual_axes.set_xscale("log")
+        if atol is not None and len(panels) > 1 and panels[1][1][0] == "m_residual":
+            axes_row[1].axhline(atol, color="grey", linestyle="--", label=f"eval.atol {atol:g}")
+            axes_row[1].legend()
         return figure
 
     def _coefficients(self) -> Figure:
         figure = Figure(figsize=(5, 5), layout="constrained")
         axes = figure.add_subplot()
-        evaluations = [job.evaluation for job in self.jobs if job.evaluation]
+        evaluations = [job.evaluation for job in self.jobs if job.evaluation and job.evaluation.get("true_m") is not None]
         true_m = [v for ev in evaluations for v in ev["true_m"]]
         axes.scatter(true_m, [v for ev in evaluations for v in ev["recovered_m"]], label="slope m")
         axes.scatter(
@@ -203,5 +242,6 @@ class SweepSummary:
 
 
 def _spans_decades(values: Sequence[float]) -> bool:
+    """Positive values over more than a decade (learning rates 0.0003 to 0.03, widths 1 to 64): a log axis."""
     positive = [v for v in values if v > 0]
-    return len(positive) == len(values) > 1 and max(positive) / min(positive) >= 100
+    return len(positive) == len(values) > 1 and max(positive) / min(positive) >= 16

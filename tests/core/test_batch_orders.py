@@ -9,20 +9,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import Coefficients, Dataset, Engine, ModelConfig, Space, TargetConfig
+from pipeline.config import Engine, RunConfig
 from pipeline.core import training
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.network import build_network
 from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.core.training import TrainingResult, train_network
-from tests.helpers import small_data, train_config
 
 
-def weighted_sum_problem(n_train: int) -> TargetProblem:
-    """The post's weighted sum on the first `n_train` rows of its Gaussian stream."""
-    draws = draw_post_stream(small_data(n_train=n_train, n_test=100))
-    target = TargetConfig(name="weighted_sum", dataset=Dataset.gaussian, space=Space.linear, coefficients=Coefficients.drawn)
-    return target_problem(target, draws.splits[target.dataset], draws.coefficients)
+def weighted_sum_problem(config: RunConfig) -> TargetProblem:
+    """The post's weighted sum on the first data.n_train rows of its Gaussian stream."""
+    draws = draw_post_stream(config.data)
+    return target_problem(config.target, draws.splits[config.target.dataset], draws.coefficients)
+
+
+def weighted_sum_run(run_config, n_train: int, *overrides: str) -> RunConfig:
+    return run_config("target=weighted_sum", f"data.n_train={n_train}", "data.n_test=100", "train.lr=0.003", *overrides)
 
 
 class ShuffleSpy:
@@ -56,10 +58,10 @@ class FitSpy:
         monkeypatch.setattr(keras.Model, "fit", fit)
 
 
-def test_the_shuffle_spy_sees_keras_shuffle_its_own_rows(monkeypatch):
+def test_the_shuffle_spy_sees_keras_shuffle_its_own_rows(monkeypatch, run_config):
     """The control for the next test: with shuffle=True, Keras draws its order through tf.random.shuffle."""
     spy = ShuffleSpy(monkeypatch)
-    model = build_network(5, seed=1)
+    model = build_network(5, run_config().model, seed=1)
     model.compile(optimizer="sgd", loss="mse")
 
     model.fit(np.ones((64, 5)), np.ones(64), epochs=2, batch_size=16, shuffle=True, verbose=0)
@@ -67,11 +69,12 @@ def test_the_shuffle_spy_sees_keras_shuffle_its_own_rows(monkeypatch):
     assert spy.calls > 0
 
 
-def test_keras_engine_trains_every_epoch_on_a_new_order_of_every_row_drawn_from_the_seed(monkeypatch):
-    problem = weighted_sum_problem(n_train=300)
+def test_keras_engine_trains_every_epoch_on_a_new_order_of_every_row_drawn_from_the_seed(monkeypatch, run_config):
+    config = weighted_sum_run(run_config, 300, "model.seed=42", "train.engine=keras", "train.epochs=4", "train.batch_size=128")
+    problem = weighted_sum_problem(config)
     fits, shuffles = FitSpy(monkeypatch, problem.z_train), ShuffleSpy(monkeypatch)
 
-    train_network(problem, ModelConfig(seed=42), train_config(engine=Engine.keras, epochs=4, batch_size=128, lr=3e-3))
+    train_network(problem, config.model, config.train)
 
     assert len(fits.orders) == 4  # one fit per epoch, each on the rows in that epoch's order
     assert all(call["epochs"] == 1 and call["shuffle"] is False for call in fits.calls)
@@ -81,19 +84,20 @@ def test_keras_engine_trains_every_epoch_on_a_new_order_of_every_row_drawn_from_
     assert len({order[0] for order in fits.orders}) > 1  # the first batch changes too
 
 
-def test_both_engines_take_the_orders_drawn_from_the_model_seed(monkeypatch):
-    problem = weighted_sum_problem(n_train=300)
+def test_both_engines_take_the_orders_drawn_from_the_model_seed(monkeypatch, run_config):
+    problem = weighted_sum_problem(weighted_sum_run(run_config, 300))
     fits = FitSpy(monkeypatch, problem.z_train)
     compiled_orders: list[np.ndarray] = []
-    compiled_engine = training.sgd_epochs
+    compiled_engine = training.compiled_epochs
 
-    def watched_sgd_epochs(initials, z, y, orders, **kwargs):
+    def watched_compiled_epochs(initials, z, y, orders, **kwargs):
         watched = (compiled_orders.append(order) or order for order in orders)
         return compiled_engine(initials, z, y, watched, **kwargs)
 
-    monkeypatch.setattr(training, "sgd_epochs", watched_sgd_epochs)
+    monkeypatch.setattr(training, "compiled_epochs", watched_compiled_epochs)
     for engine in Engine:
-        train_network(problem, ModelConfig(seed=7), train_config(engine=engine, epochs=3, batch_size=128, lr=3e-3))
+        config = weighted_sum_run(run_config, 300, "model.seed=7", f"train.engine={engine.value}", "train.epochs=3")
+        train_network(problem, config.model, config.train)
 
     expected = np.random.default_rng(7)  # pipeline.core.engines.batch_orders, written out
     expected_orders = [expected.permutation(300) for _ in range(3)]
@@ -104,19 +108,19 @@ def test_both_engines_take_the_orders_drawn_from_the_model_seed(monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_two_engines_learn_the_same_weights_within_1e_4_after_20_epochs_at_batch_128_on_4000_rows():
-    problem = weighted_sum_problem(n_train=4000)
+def test_the_two_engines_learn_the_same_weights_within_1e_4_after_20_epochs_at_batch_128_on_4000_rows(run_config):
+    keras_run, compiled_run = (
+        weighted_sum_run(run_config, 4000, "model.seed=42", f"train.engine={engine}", "train.epochs=20", "train.batch_size=128")
+        for engine in ("keras", "compiled")
+    )
+    problem = weighted_sum_problem(keras_run)
 
-    keras_result = train_network(
-        problem, ModelConfig(seed=42), train_config(engine=Engine.keras, epochs=20, batch_size=128, lr=3e-3)
-    )
-    compiled_result = train_network(
-        problem, ModelConfig(seed=42), train_config(engine=Engine.compiled, epochs=20, batch_size=128, lr=3e-3)
-    )
+    keras_result = train_network(problem, keras_run.model, keras_run.train)
+    compiled_result = train_network(problem, compiled_run.model, compiled_run.train)
 
     def vector(result: TrainingResult, which: str = "learned") -> np.ndarray:
         w = getattr(result.record, which)
-        return np.append(w.W1, [w.b1, w.w2, w.b2])
+        return np.concatenate([w.W1.ravel(), w.b1, w.w2, [w.b2]])
 
     np.testing.assert_array_equal(vector(keras_result, "initial"), vector(compiled_result, "initial"))
     assert np.max(np.abs(vector(keras_result) - vector(keras_result, "initial"))) > 0.1  # it did train

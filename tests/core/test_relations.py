@@ -1,4 +1,4 @@
-"""Reading the answer back from the weights: the relations, their residuals, and the post's formulas."""
+"""Reading the answer back from the weights: the post's relations, the local relations, and the post's formulas."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pipeline.core.relations import (
     exact_weights_for,
     format_formula,
     format_power_formula,
+    local_residuals,
     recover_relation,
     relation_residuals,
-    relu_active_fraction,
 )
-from pipeline.core.targets import LinearRelation
+from pipeline.core.targets import LinearRelation, LocalMaps
 from pipeline.core.weights import NetworkWeights, forward
 
 
@@ -27,7 +27,6 @@ def test_exact_weights_satisfy_the_relations_and_compute_the_target(weighted):
     assert residuals.m_residual < 1e-12 and residuals.c_residual < 1e-12
     assert residuals.hold(atol=1e-3)
     np.testing.assert_allclose(forward(weights, z), z @ weighted.slope + weighted.intercept, atol=1e-10)
-    assert relu_active_fraction(weights, z) == 1.0
 
 
 @pytest.mark.parametrize("field, delta", [("W1", 0.01), ("b1", 0.01), ("w2", 0.01), ("b2", 0.01)])
@@ -51,12 +50,35 @@ def test_residuals_report_the_size_of_the_miss_not_just_a_verdict(weighted):
     assert not residuals.hold(atol=1e-3) and residuals.hold(atol=1e-2)
 
 
-def test_relu_active_fraction_counts_rows_where_the_hidden_unit_is_on():
-    weights = NetworkWeights(W1=np.array([1.0]), b1=0.0, w2=1.0, b2=0.0)
-    z = np.array([[-2.0], [-1.0], [0.0], [1.0], [3.0]])
+def test_the_recovered_relation_of_the_posts_network_is_w2_W1_and_w2_b1_plus_b2_to_the_last_bit(post_sum_network):
+    w2, b1, b2 = 2.790241241455078, 2.801814556121826, -7.817744731903076
 
-    assert relu_active_fraction(weights, z) == pytest.approx(2 / 5)
-    np.testing.assert_array_equal(forward(weights, z), [0, 0, 0, 1, 3])
+    recovered = recover_relation(post_sum_network)
+
+    np.testing.assert_array_equal(recovered.slope, w2 * post_sum_network.W1[:, 0])
+    assert recovered.intercept == w2 * b1 + b2
+    assert format_formula(recovered, Space.linear) == "f(X) = 1.0*x1 + 1.0*x2 + 1.0*x3 + 1.0*x4 + 1.0*x5 + -0.0"
+
+
+def test_the_recovered_relation_of_a_wider_network_is_its_map_where_every_unit_is_on():
+    weights = NetworkWeights(W1=np.array([[1.0, 2.0], [3.0, -1.0]]), b1=np.array([0.5, 1.0]), w2=np.array([2.0, -1.0]), b2=0.25)
+
+    recovered = recover_relation(weights)
+
+    np.testing.assert_array_equal(recovered.slope, [2.0 * 1.0 - 2.0, 2.0 * 3.0 + 1.0])
+    assert recovered.intercept == 2.0 * 0.5 - 1.0 + 0.25
+
+
+def test_local_residuals_are_each_rows_largest_slope_miss_and_its_intercept_miss():
+    network = LocalMaps(slope=np.array([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0]]), intercept=np.array([0.5, 0.5, 0.0]))
+    target = LocalMaps(slope=np.array([[1.0, 2.0005], [1.1, 1.7], [0.0, 0.0]]), intercept=np.array([0.5, 0.4, 0.002]))
+
+    residuals = local_residuals(network, target)
+
+    np.testing.assert_allclose(residuals.slope, [0.0005, 0.3, 0.0])
+    np.testing.assert_allclose(residuals.intercept, [0.0, 0.1, 0.002])
+    assert residuals.share_within(1e-3) == pytest.approx(1 / 3)  # the third row's intercept misses
+    assert residuals.share_within(1e-2) == pytest.approx(2 / 3)
 
 
 def test_formulas_use_the_posts_format(weighted):

@@ -1,8 +1,10 @@
-"""Training: either engine learns the post's sum, deterministically, from the seed's initialisation (and
-the next seeds' alongside it), shows each epoch's loss as it comes, and stops at a divergence."""
+"""Training: either engine trains every member of the family (each width, activation and optimizer) from the seed's
+initialisation (and the next seeds' alongside it), deterministically, shows each epoch's loss as it comes, and stops
+at a divergence; at the defaults it writes the very weights it wrote before the family existed."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import sys
@@ -10,29 +12,63 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.config import Engine, ModelConfig
+from pipeline.config import Activation, Engine, Optimizer, RunConfig
+from pipeline.core.draws import draw_post_stream
 from pipeline.core.evaluation import evaluate_network
-from pipeline.core.training import train_network
+from pipeline.core.network import network_weights
+from pipeline.core.targets import TargetProblem, target_problem
+from pipeline.core.training import TrainingResult, train_network
 from pipeline.errors import TrainingDiverged
-from tests.helpers import sum_problem, train_config
+from pipeline.files.layout import WEIGHTS_FILE
+from pipeline.files.records import save_record
 
 ENGINES = pytest.mark.parametrize("engine", list(Engine), ids=lambda engine: engine.value)
 
+# sha256 of weights.json after train_network at the full defaults (the post's 100,000 rows, 1,000 epochs, width 1,
+# relu, sgd, compiled engine), measured with the engine as it was before the family existed (commit 99dbabf). They
+# are also the bytes of models/<target>/weights.json in the DVC baseline.
+WEIGHTS_JSON_SHA256_BEFORE_THE_FAMILY = {
+    "sum": "bd0a258ecf4f8b87fd5088caaac2925ac8c7fe65b17bdf4d59c64d2938336779",
+    "product": "f666b6cd1f4bc634179d235f46b2a0e89842baf6db2f541595500d9fcd4d58b9",
+}
 
-def train(problem, seed: int, epochs: int, batch_size: int, lr: float, engine: Engine, inits: int = 1, watch=None):
-    """train_network with the model seed and the training settings spelled out."""
-    settings = train_config(epochs=epochs, batch_size=batch_size, lr=lr, engine=engine, inits=inits)
-    return train_network(problem, ModelConfig(seed=seed), settings, watch=watch)
+
+def problem_of(config: RunConfig) -> TargetProblem:
+    """The config's target on the post's draws, at the config's data sizes."""
+    draws = draw_post_stream(config.data)
+    return target_problem(config.target, draws.splits[config.target.dataset], draws.coefficients)
+
+
+def train(config: RunConfig, watch=None) -> TrainingResult:
+    return train_network(problem_of(config), config.model, config.train, watch=watch)
+
+
+def small_run(run_config, *overrides: str) -> RunConfig:
+    """The sum target on 128 training rows, 3 epochs in batches of 32 at lr 0.003; later overrides win."""
+    return run_config("data.n_train=128", "data.n_test=64", "train.epochs=3", "train.batch_size=32", "train.lr=0.003", *overrides)
+
+
+def as_vector(result: TrainingResult, which: str = "learned") -> np.ndarray:
+    w = getattr(result.record, which)
+    return np.concatenate([w.W1.ravel(), w.b1, w.w2, [w.b2]])
 
 
 @pytest.mark.slow
 @ENGINES
-def test_training_recovers_the_sum_relations_at_a_reduced_budget(engine):
+def test_training_recovers_the_sum_relations_at_a_reduced_budget(engine, run_config):
     """7,500 SGD steps at a higher lr instead of the post's 782,000: the network still learns x1+...+x5."""
-    problem = sum_problem(n_train=2000)
+    config = run_config(
+        "data.n_train=2000",
+        "data.n_test=200",
+        f"train.engine={engine.value}",
+        "train.epochs=60",
+        "train.batch_size=16",
+        "train.lr=0.02",
+    )
+    problem = problem_of(config)
 
-    result = train(problem, seed=42, epochs=60, batch_size=16, lr=0.02, engine=engine)
-    evaluation = evaluate_network(result.record.learned, problem, atol=1e-3)
+    result = train_network(problem, config.model, config.train)
+    evaluation = evaluate_network(result.record.learned, problem, model=config.model, eval_=config.eval)
 
     assert result.record.loss_history[-1] < result.record.loss_history[0] / 100
     assert evaluation.relations_hold, (evaluation.m_residual, evaluation.c_residual)
@@ -44,75 +80,144 @@ def test_training_recovers_the_sum_relations_at_a_reduced_budget(engine):
     )
 
 
-@ENGINES
-def test_training_keeps_the_initial_weights_and_one_loss_per_epoch(engine):
-    problem = sum_problem(n_train=128)
+@pytest.mark.slow
+@pytest.mark.parametrize("target", sorted(WEIGHTS_JSON_SHA256_BEFORE_THE_FAMILY))
+def test_default_training_writes_the_same_weights_json_as_before_the_family_existed(target, run_config, tmp_path):
+    """The post's run, byte for byte: width 1, relu and sgd take the same float32 steps as the engine before
+    widths, activations and optimizers were added (5 to 10 s a target)."""
+    config = run_config(f"target={target}")
 
-    result = train(problem, seed=5, epochs=3, batch_size=32, lr=0.003, engine=engine)
+    save_record(train(config).record, tmp_path)
+
+    digest = hashlib.sha256((tmp_path / WEIGHTS_FILE).read_bytes()).hexdigest()
+    assert digest == WEIGHTS_JSON_SHA256_BEFORE_THE_FAMILY[target]
+
+
+@ENGINES
+@pytest.mark.parametrize(
+    "activation, optimizer",
+    [(Activation.relu, Optimizer.adam), (Activation.leaky_relu, Optimizer.momentum), (Activation.linear, Optimizer.sgd)],
+    ids=["relu-adam", "leaky_relu-momentum", "linear-sgd"],
+)
+def test_each_engine_trains_every_activation_and_optimizer_into_the_model_it_returns(run_config, engine, activation, optimizer):
+    config = small_run(
+        run_config,
+        f"train.engine={engine.value}",
+        "model.width=3",
+        f"model.activation={activation.value}",
+        f"train.optimizer={optimizer.value}",
+        "train.lr=0.01",
+    )
+
+    result = train(config)
+
+    assert result.record.learned.width == 3
+    assert result.record.loss_history[-1] < result.record.loss_history[0]
+    saved = network_weights(result.model)
+    for name in ("W1", "b1", "w2"):
+        np.testing.assert_array_equal(getattr(saved, name), getattr(result.record.learned, name).astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "activation, optimizer",
+    [(Activation.relu, Optimizer.adam), (Activation.leaky_relu, Optimizer.momentum), (Activation.linear, Optimizer.sgd)],
+    ids=["relu-adam", "leaky_relu-momentum", "linear-sgd"],
+)
+def test_both_engines_train_a_wide_network_to_the_same_weights(run_config, activation, optimizer):
+    """The model and training configs reach both engines whole: a width, an activation or an optimizer one of them
+    ignored would show here."""
+    keras_run, compiled_run = (
+        small_run(
+            run_config,
+            f"train.engine={engine}",
+            "model.width=3",
+            f"model.activation={activation.value}",
+            "model.negative_slope=0.1",
+            f"train.optimizer={optimizer.value}",
+            "train.momentum=0.5",
+            "train.lr=0.01",
+        )
+        for engine in ("keras", "compiled")
+    )
+
+    keras_result, compiled_result = train(keras_run), train(compiled_run)
+
+    np.testing.assert_array_equal(as_vector(keras_result, "initial"), as_vector(compiled_result, "initial"))
+    np.testing.assert_allclose(as_vector(keras_result), as_vector(compiled_result), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras_result.record.loss_history, compiled_result.record.loss_history, rtol=1e-5)
+
+
+@ENGINES
+def test_training_keeps_the_initial_weights_and_one_loss_per_epoch(engine, run_config):
+    result = train(small_run(run_config, "model.seed=5", f"train.engine={engine.value}"))
+    one_epoch = train(small_run(run_config, "model.seed=5", f"train.engine={engine.value}", "train.epochs=1"))
 
     assert len(result.record.loss_history) == 3
     assert not np.array_equal(result.record.initial.W1, result.record.learned.W1)
-    np.testing.assert_array_equal(result.record.initial.W1, train(problem, 5, 1, 32, 0.003, engine).record.initial.W1)
+    np.testing.assert_array_equal(result.record.initial.W1, one_epoch.record.initial.W1)
 
 
 @ENGINES
-def test_same_seed_trains_to_bit_identical_weights(engine):
-    problem = sum_problem(n_train=256)
+def test_same_seed_trains_to_bit_identical_weights(engine, run_config):
+    config = small_run(
+        run_config, "data.n_train=256", "model.seed=9", f"train.engine={engine.value}", "train.epochs=2", "train.lr=0.01"
+    )
 
-    first = train(problem, seed=9, epochs=2, batch_size=32, lr=0.01, engine=engine)
-    second = train(problem, seed=9, epochs=2, batch_size=32, lr=0.01, engine=engine)
+    first, second = train(config), train(config)
 
     np.testing.assert_array_equal(first.record.learned.W1, second.record.learned.W1)
     assert first.record.loss_history == second.record.loss_history
 
 
 @ENGINES
-def test_exploding_learning_rate_stops_with_a_divergence_error(engine):
-    problem = sum_problem(n_train=256)
+def test_exploding_learning_rate_stops_with_a_divergence_error(engine, run_config):
+    config = small_run(
+        run_config, "data.n_train=256", "model.seed=1", f"train.engine={engine.value}", "train.epochs=50", "train.lr=50"
+    )
 
     with pytest.raises(TrainingDiverged, match=r"lower train\.lr"):
-        train(problem, seed=1, epochs=50, batch_size=32, lr=50.0, engine=engine)
+        train(config)
 
 
 @ENGINES
-def test_watch_sees_each_epochs_loss_as_it_comes(engine):
+def test_watch_sees_each_epochs_loss_as_it_comes(engine, run_config):
     seen: list[tuple[int, float]] = []
 
-    result = train(sum_problem(n_train=128), 5, 3, 32, 0.003, engine, watch=lambda epoch, loss: seen.append((epoch, loss)))
+    result = train(small_run(run_config, "model.seed=5", f"train.engine={engine.value}"), watch=lambda *epoch: seen.append(epoch))
 
     assert seen == list(enumerate(result.record.loss_history, start=1))
 
 
-def test_watch_sees_the_primarys_loss_only_when_several_initialisations_train():
+def test_watch_sees_the_primarys_loss_only_when_several_initialisations_train(run_config):
     seen: list[tuple[int, float]] = []
 
-    result = train(sum_problem(n_train=128), 5, 3, 32, 0.003, Engine.compiled, inits=3, watch=lambda *epoch: seen.append(epoch))
+    result = train(small_run(run_config, "model.seed=5", "train.inits=3"), watch=lambda *epoch: seen.append(epoch))
 
     assert seen == list(enumerate(result.records[0].loss_history, start=1))
 
 
-def test_watch_sees_the_epoch_that_diverged_before_the_training_stops():
+def test_watch_sees_the_epoch_that_diverged_before_the_training_stops(run_config):
     seen: list[tuple[int, float]] = []
+    config = small_run(run_config, "data.n_train=256", "model.seed=1", "train.epochs=50", "train.lr=50")
 
     with pytest.raises(TrainingDiverged) as error:
-        train(sum_problem(n_train=256), 1, 50, 32, 50.0, Engine.compiled, watch=lambda *epoch: seen.append(epoch))
+        train(config, watch=lambda *epoch: seen.append(epoch))
 
     assert [epoch for epoch, _ in seen] == list(range(1, error.value.epoch + 1))
     assert not math.isfinite(seen[-1][1])
 
 
-def test_several_initialisations_train_alongside_the_primary_which_stays_as_with_one():
-    problem = sum_problem(n_train=256)
-
-    alone = train(problem, 4, 3, 32, 0.01, Engine.compiled)
-    together = train(problem, 4, 3, 32, 0.01, Engine.compiled, inits=3)
-    seed_5 = train(problem, 5, 1, 32, 0.01, Engine.compiled)
+def test_several_initialisations_train_alongside_the_primary_which_stays_as_with_one(run_config):
+    wide = ("model.width=3", "model.activation=leaky_relu", "train.optimizer=adam", "train.lr=0.01")
+    alone = train(small_run(run_config, "data.n_train=256", "model.seed=4", *wide))
+    together = train(small_run(run_config, "data.n_train=256", "model.seed=4", "train.inits=3", *wide))
+    seed_5 = train(small_run(run_config, "data.n_train=256", "model.seed=5", "train.epochs=1", *wide))
 
     assert len(together.records) == 3
     np.testing.assert_array_equal(together.record.initial.W1, alone.record.initial.W1)
-    np.testing.assert_allclose(together.record.learned.W1, alone.record.learned.W1, rtol=1e-5)
+    np.testing.assert_allclose(together.record.learned.W1, alone.record.learned.W1, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(together.records[1].initial.W1, seed_5.record.initial.W1)
-    np.testing.assert_array_equal(together.model.get_weights()[0].reshape(-1), together.record.learned.W1.astype("float32"))
+    np.testing.assert_array_equal(network_weights(together.model).W1, together.record.learned.W1.astype("float32"))
 
 
 class _Terminal(io.StringIO):
@@ -121,14 +226,14 @@ class _Terminal(io.StringIO):
 
 
 @ENGINES
-def test_progress_shows_epoch_and_loss_on_a_terminal_only(engine, monkeypatch):
-    problem = sum_problem(n_train=128)
+def test_progress_shows_epoch_and_loss_on_a_terminal_only(engine, run_config, monkeypatch):
+    config = small_run(run_config, "model.seed=3", f"train.engine={engine.value}", "train.epochs=4")
     terminal, pipe = _Terminal(), io.StringIO()
 
     monkeypatch.setattr(sys, "stderr", terminal)
-    train(problem, seed=3, epochs=4, batch_size=32, lr=0.003, engine=engine)
+    train(config)
     monkeypatch.setattr(sys, "stderr", pipe)
-    train(problem, seed=3, epochs=4, batch_size=32, lr=0.003, engine=engine)
+    train(config)
 
     assert "4/4" in terminal.getvalue() and "loss=" in terminal.getvalue()
     assert pipe.getvalue() == ""

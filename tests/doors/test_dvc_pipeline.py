@@ -40,6 +40,13 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(ti
             "inits",
             "relations_hold_share",
             "relu_dead_share",
+            "local_relation_share",
+            "local_relations_hold",
+            "local_relations_hold_share",
+            *(f"local_{part}_residual_{q}" for part in ("slope", "intercept") for q in ("p50", "p90", "max")),
+            "linear_regions",
+            "dead_units",
+            "always_active_units",
         }
         assert "recovered_formula" in json.loads((project_copy / "evaluations" / f"{target}.json").read_text())
     assert initial_weights[0] == initial_weights[1] == initial_weights[2]  # one initialisation for every target

@@ -54,7 +54,11 @@ def test_bad_input_exits_nonzero_with_one_line_and_records_no_run(project_root, 
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("target=cube", "error: Could not find 'target/cube': choose one of geometric_mean, product, sum, weighted_sum"),
+        (
+            "target=cube",
+            "error: Could not find 'target/cube': choose one of "
+            "abs_sum, geometric_mean, max2, product, product2, relu_sum, sum, weighted_sum",
+        ),
         (
             "hydra/launcher=dask",
             "error: Could not find 'hydra/launcher/dask': choose one of basic, joblib, ray, ray_aws, ray_cluster",
@@ -110,9 +114,9 @@ def test_help_describes_the_app_its_config_groups_and_every_ready_made_study(tmp
 
     assert done.returncode == 0, done.stderr
     text = done.stdout
-    assert text.startswith("toy-ann: train the tiniest network, Dense(1, relu) -> Dense(1)")
+    assert text.startswith("toy-ann: train a tiny network, Dense(width, relu | leaky_relu | linear) -> Dense(1)")
     groups = text[text.index("== Config groups") : text.index("== Ready-made studies")]
-    assert "\ntarget: geometric_mean, product, sum, weighted_sum\n" in groups
+    assert "\ntarget: abs_sum, geometric_mean, max2, product, product2, relu_sum, sum, weighted_sum\n" in groups
     assert {line.split(":")[0] for line in groups.splitlines()[1:] if line} == {
         "data",
         "eval",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from pipeline.config import Engine, ModelConfig
+from pipeline.config import Engine
 from pipeline.core.training import train_network
 from pipeline.core.weights import NetworkWeights, TrainingRecord
 from pipeline.files.atomic import read_json
 from pipeline.files.records import loss_csv, loss_from_csv, save_record, save_training
-from tests.helpers import sum_problem, train_config
+from tests.helpers import model_config, sum_problem, train_config
 
 
 def test_a_training_record_is_written_exactly(tmp_path):
@@ -27,20 +27,20 @@ def test_a_training_record_is_written_exactly(tmp_path):
 
 def test_saved_model_loads_safely_and_holds_the_learned_weights(tmp_path):
     problem = sum_problem(n_train=128)
-    result = train_network(problem, ModelConfig(seed=2), train_config(epochs=1, batch_size=32, lr=0.003, engine=Engine.compiled))
+    result = train_network(problem, model_config(seed=2), train_config(epochs=1, batch_size=32, lr=0.003, engine=Engine.compiled))
 
     model_file = save_training(result, tmp_path)
     reloaded = keras.models.load_model(model_file, safe_mode=True)
     learned = NetworkWeights.from_dict(read_json(tmp_path / "weights.json")["learned"])
 
-    np.testing.assert_array_equal(reloaded.get_weights()[0].reshape(-1), learned.W1.astype("float32"))
+    np.testing.assert_array_equal(reloaded.get_weights()[0], learned.W1.astype("float32"))
     np.testing.assert_array_equal(learned.W1, result.record.learned.W1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "model.keras", "weights.json"]
 
 
 def test_saved_initialisations_are_written_primary_first(tmp_path):
     problem = sum_problem(n_train=128)
-    result = train_network(problem, ModelConfig(seed=2), train_config(epochs=1, batch_size=32, lr=0.003, inits=2))
+    result = train_network(problem, model_config(seed=2), train_config(epochs=1, batch_size=32, lr=0.003, inits=2))
 
     save_training(result, tmp_path)
     inits = read_json(tmp_path / "inits.json")["inits"]

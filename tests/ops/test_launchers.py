@@ -1,11 +1,13 @@
 """Sweeps beyond one process: Hydra's Ray launcher on a local Ray cluster, or on one started apart, logging
-over HTTP to a tracking server on PostgreSQL, checked through MLflow's REST API; and only the cluster a
-sweep starts itself is kept on loopback."""
+over HTTP to a tracking server on PostgreSQL, checked through MLflow's REST API; only the cluster a sweep
+starts itself is kept on loopback; and a job on a cluster started apart still runs TensorFlow with one
+thread per pool."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.config import PROJECT_ROOT
 from pipeline.ops import tracking_server
 from pipeline.ops.launchers import RAY_LAUNCHER, RAY_SINGLE_NODE_SWITCH, RayOnLoopback
+from pipeline.ops.threads import INTER_OP, INTER_OP_THREAD, INTRA_OP, XLA_INTRA_OP_THREAD
 from pipeline.tracking.tags import JOB_TAG, PARENT_TAG
 from tests.helpers import TINY, addresses_in_ray_logs, api, processes_named, rest, run_door, tags_of
 
@@ -113,3 +116,46 @@ def test_only_the_ray_cluster_a_sweep_starts_itself_is_kept_on_loopback(config, 
     RayOnLoopback().on_multirun_start(config=config)
 
     assert (os.environ.get(RAY_SINGLE_NODE_SWITCH) == "0") is on_loopback
+
+
+# Two Ray jobs that report the thread variables and the threads of TensorFlow's two pools, counted by name.
+# Like the door's task function, a job names `pipeline`, so a worker imports it when it unpickles the job.
+RAY_JOBS = f"""
+import collections, os, pathlib, sys
+import pipeline, ray
+
+def job():
+    import tensorflow as tf
+    assert "pipeline" in sys.modules
+    tf.function(jit_compile=True)(lambda x: x * 2)(tf.ones(2))
+    names = collections.Counter((t / "comm").read_text().strip() for t in pathlib.Path("/proc/self/task").iterdir())
+    variables = [os.environ.get("{INTRA_OP}"), os.environ.get("{INTER_OP}")]
+    return [*variables, names["{XLA_INTRA_OP_THREAD}"], names["{INTER_OP_THREAD}"], pipeline.__name__]
+
+ray.init(address=sys.argv[1])
+for values in ray.get([ray.remote(job).remote() for _ in range(2)]):
+    print(*values)
+"""
+
+
+@pytest.fixture
+def without_thread_settings(monkeypatch):
+    """This process's thread variables (set when it imported `pipeline`) kept from a Ray cluster started next."""
+    for name in (INTRA_OP, INTER_OP):
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_job_on_a_ray_cluster_started_apart_runs_tensorflow_with_one_thread_per_pool(
+    without_thread_settings, ray_cluster, monkeypatch
+):
+    """The driver's environment never reaches such a cluster's workers: each sets the default itself."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+
+    done = subprocess.run(
+        [sys.executable, "-c", RAY_JOBS, ray_cluster], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [line.split() for line in done.stdout.splitlines()] == [["1", "1", "1", "1", "pipeline"]] * 2

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 import pytest
 from hydra import initialize_config_dir
 
-from pipeline.config import CONF_DIR, PROJECT_ROOT, Coefficients, Dataset, RunConfig, Space, to_run_config
+from pipeline.config import CONF_DIR, PROJECT_ROOT, Dataset, RunConfig, to_run_config
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.evaluation import Evaluation
-from pipeline.core.targets import TargetProblem, expected_relation, make_problem, target_problem
+from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.files.data import load_split, save_split
 from pipeline.files.layout import dataset_file
 from pipeline.tracking.runs import RunRecorder, open_store
-from tests.helpers import EXPERIMENT, TINY, compose_config, record_job
+from tests.helpers import EXPERIMENT, TINY, compose_config, model_config, record_job
 
 if TYPE_CHECKING:
     from pipeline.core.training import TrainingResult  # imports Keras, which only the tests that train need
@@ -34,7 +34,7 @@ def tiny_product(run_config) -> tuple[RunConfig, TargetProblem]:
     run = run_config("target=product", "data.n_train=256", "data.n_test=64", "train.epochs=3", "train.batch_size=32")
     draws = draw_post_stream(run.data)
     split = draws.splits[Dataset.gamma]
-    problem = make_problem(split.x_train, split.x_test, expected_relation(Coefficients.ones, 5, draws.coefficients), Space.log)
+    problem = target_problem(run.target, split, draws.coefficients)
     return run, problem
 
 
@@ -49,7 +49,7 @@ def tiny_network():
     """A Keras network of one input, untrained: what `record` logs as the MLflow Model of a record built by hand."""
     from pipeline.core.network import build_network
 
-    return build_network(1, seed=0)
+    return build_network(1, model_config(seed=0), seed=0)
 
 
 @dataclass(frozen=True)

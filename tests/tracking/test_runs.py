@@ -25,9 +25,9 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 
-from pipeline.config import Coefficients, Dataset, Space, to_plain
+from pipeline.config import Dataset, to_plain
 from pipeline.core.draws import draw_post_stream
-from pipeline.core.targets import expected_relation, make_problem
+from pipeline.core.targets import target_problem
 from pipeline.core.weights import NetworkWeights, TrainingRecord, forward
 from pipeline.errors import TrackingError, TrainingDiverged
 from pipeline.failures import FailurePath, RunStatus
@@ -79,7 +79,14 @@ def test_a_recorded_run_holds_config_history_weights_and_evaluation_and_no_raw_m
     assert recorded.data.metrics["relations_hold_share"] == float(evaluation.relations_hold)
     assert history(client, job.run_id, "train_loss") == dict(enumerate(job.result.record.loss_history, start=1))
     # the network is the MLflow Model's (the run's logged model), the loss curve MLflow's own chart
-    assert {a.path for a in client.list_artifacts(job.run_id)} == {"config.yaml", "weights.json", "evaluation.json"}
+    assert {a.path for a in client.list_artifacts(job.run_id)} == {
+        "config.yaml",
+        "weights.json",
+        "evaluation.json",
+        "regions.json",
+    }
+    regions = json.loads(artifact(client, job.run_id, "regions.json", tmp_path))
+    assert regions["regions"] == evaluation.regions and regions["linear_regions"] == evaluation.linear_regions
     weights = json.loads(artifact(client, job.run_id, "weights.json", tmp_path))
     assert weights == job.result.record.weights_dict()
 
@@ -249,7 +256,7 @@ def test_several_initialisations_are_recorded_per_init_and_as_a_share(run_config
     run = run_config("data.n_train=256", "data.n_test=64", "train.epochs=3", "train.batch_size=32", "train.inits=3")
     draws = draw_post_stream(run.data)
     split = draws.splits[Dataset.gaussian]
-    problem = make_problem(split.x_train, split.x_test, expected_relation(Coefficients.ones, 5, draws.coefficients), Space.linear)
+    problem = target_problem(run.target, split, draws.coefficients)
 
     run_id, _, evaluations = record_job(run, problem, ready_store, tmp_path / "model")
 
@@ -341,6 +348,21 @@ def test_the_run_description_holds_every_formula_whole(recorder, ready_store, ti
     [run] = recorded_runs(ready_store)
     assert len(long.true_formula) > 400
     assert all(formula in run.data.tags[MLFLOW_RUN_NOTE] for formula in long.formulas().values())
+
+
+def test_the_run_description_of_several_initialisations_counts_the_exact_ones_and_shows_the_best_ones_regions():
+    two_regions = [
+        {"pattern": "01", "share": 0.5, "slope": [-1.0], "intercept": 0.0, "formula": "f(X) = -1.0*x1 + 0.0"},
+        {"pattern": "11", "share": 0.5, "slope": [1.0], "intercept": 0.0, "formula": "f(X) = 1.0*x1 + 0.0"},
+    ]
+    missed = replace(CONVERGED, test_mse=1.18, local_relation_share=0.0, local_relations_hold=False, relations_hold=None)
+    exact = replace(missed, test_mse=6.5e-10, local_relation_share=1.0, local_relations_hold=True, regions=two_regions)
+
+    description = runs.run_description("abs_sum", [missed, exact, missed])
+
+    assert "local relations hold on 0.00% of the test rows" in description  # the run's own network first
+    assert "**3 initialisations** (`inits.csv`): the local relations hold (exact) in 1 of 3. The best, init 1" in description
+    assert description.endswith("| 01 | 50.00% | `f(X) = -1.0*x1 + 0.0` |\n| 11 | 50.00% | `f(X) = 1.0*x1 + 0.0` |\n")
 
 
 def test_a_failure_while_recording_ends_the_started_run_failed_not_a_second_one(recorder, ready_store, tiny_network):

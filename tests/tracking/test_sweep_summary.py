@@ -73,4 +73,35 @@ def test_summary_page_holds_the_table_and_every_figure_inline():
     page = summary.files(figures)["sweep_report.html"]
 
     assert page.count('src="data:image/png;base64,') == len(figures) == 2
-    assert "<td>FAILED: training loss became nan</td>" in page and "relations hold in 1 of 2 jobs; 1 failed" in page
+    assert "<td>FAILED: training loss became nan</td>" in page and "relations hold in 1 of 2 jobs (50%); 1 failed" in page
+
+
+def width_job(number: int, target: str, width: str, exact: bool | None) -> JobResult:
+    """A job of a width sweep: product2 has neither m and c nor local relations, abs_sum has local relations."""
+    metrics = {"test_mse": 10.0 ** -int(width), "linear_regions": float(width), "dead_units": 0.0}
+    if exact is not None:
+        metrics |= {"local_relation_share": float(exact), "local_relations_hold": float(exact)}
+    evaluation = {"true_m": None, "recovered_m": None, "true_c": None, "recovered_c": None, "atol": 1e-3}
+    return JobResult(number, {"target": target, "model.width": width}, "FINISHED", None, metrics, evaluation)
+
+
+def test_a_sweep_over_targets_without_m_and_c_shows_regions_and_the_local_verdict_and_no_coefficients():
+    jobs = [width_job(0, "product2", "1", None), width_job(1, "product2", "4", None), width_job(2, "abs_sum", "2", True)]
+    summary = SweepSummary(jobs)
+
+    header, *_ = summary.rows()
+    figures = summary.figures()
+
+    assert "m_residual" not in header and {"linear_regions", "local_relations_hold"} <= set(header)
+    assert set(figures) == {"vs_model.width.png"}
+    assert [axes.get_ylabel() for axes in figures["vs_model.width.png"].axes] == ["test MSE", "linear regions on the test rows"]
+    assert summary.verdict_line() == "the local relations hold (exact) in 1 of 3 jobs (33%); 0 failed"
+
+
+def test_each_target_of_a_sweep_has_its_own_colour():
+    jobs = [width_job(0, "product2", "1", None), width_job(1, "abs_sum", "2", True)]
+
+    mse_axes = SweepSummary(jobs).figures()["vs_model.width.png"].axes[0]
+
+    assert [c.get_label() for c in mse_axes.collections] == ["product2", "abs_sum"]
+    assert len({tuple(c.get_facecolor()[0]) for c in mse_axes.collections}) == 2
