@@ -64,10 +64,6 @@ class Function(enum.Enum):
     product_of_inputs = "product_of_inputs"  # x1 * ... * xk: not piecewise affine, no finite exact network
 
     @property
-    def uses_coefficients(self) -> bool:
-        return self in (Function.affine, Function.relu_of_affine, Function.abs_of_affine)
-
-    @property
     def piecewise_affine(self) -> bool:
         return self is not Function.product_of_inputs
 
@@ -248,6 +244,12 @@ def validate_target(target: TargetConfig, key: str, x_size: int) -> None:
         _check(1 <= target.inputs <= x_size, f"{key}.inputs", target.inputs, f"must be from 1 to data.x_size={x_size}")
     if target.exact_width is not None:
         _check_positive_int(f"{key}.exact_width", target.exact_width)
+        _check(
+            target.function is not Function.product_of_inputs,
+            f"{key}.exact_width",
+            target.exact_width,
+            "must be null for product_of_inputs: no finite network of ReLUs represents a product exactly",
+        )
 
 
 def validate_model(model: ModelConfig, train: TrainConfig) -> None:

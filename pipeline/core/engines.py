@@ -52,10 +52,11 @@ def batch_orders(n_rows: int, epochs: int, seed: int) -> Iterator[np.ndarray]:
 
 
 def keras_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
+    """The keras engine's optimizer; Adam's constants given, so both engines keep them if Keras's defaults move."""
     if train.optimizer is Optimizer.momentum:
         return keras.optimizers.SGD(learning_rate=train.lr, momentum=train.momentum)
     if train.optimizer is Optimizer.adam:
-        return keras.optimizers.Adam(learning_rate=train.lr)
+        return keras.optimizers.Adam(learning_rate=train.lr, beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON)
     return keras.optimizers.SGD(learning_rate=train.lr)
 
 

@@ -45,8 +45,8 @@ QUANTILES = {"p50": 0.5, "p90": 0.9, "max": 1.0}
 @dataclass(frozen=True)
 class Evaluation:
     test_mse: float
-    # The post's relations, for an affine target: the map of the region covering the most test rows against
-    # m and c (at width 1, where the ReLU is on for most rows, w2*W1 and w2*b1 + b2 as in the post).
+    # The post's relations, for an affine target: the map of the largest region with a unit on against m and c
+    # (at width 1, w2*W1 and w2*b1 + b2 as in the post, wherever the ReLU is on for any row).
     m_residual: float | None
     c_residual: float | None
     relations_hold: bool | None
@@ -54,7 +54,7 @@ class Evaluation:
     relu_active_fraction_test: float
     atol: float
     true_formula: str
-    recovered_formula: str  # the map of the region covering the most test rows
+    recovered_formula: str  # the map of the largest test region with a unit on
     # Only for log-space targets: the same formulas on the original scale.
     true_formula_original: str | None
     recovered_formula_original: str | None
@@ -122,7 +122,7 @@ def _post_relations(problem: TargetProblem, regions: NetworkRegions, atol: float
     if problem.function.kind is not Function.affine or problem.relation is None:
         keys = ("m_residual", "c_residual", "relations_hold", "recovered_m", "recovered_c", "true_m", "true_c")
         return dict.fromkeys(keys)
-    recovered, expected = regions.dominant.map, problem.relation
+    recovered, expected = regions.largest_active.map, problem.relation
     residuals = relation_residuals(recovered, expected)
     return {
         "m_residual": residuals.m_residual,
@@ -153,7 +153,7 @@ def _original_formulas(problem: TargetProblem, regions: NetworkRegions) -> tuple
     """A log-space affine target's true and recovered formulas on the original scale, as powers of x."""
     if problem.space is not Space.log or problem.relation is None or problem.function.kind is not Function.affine:
         return None, None
-    return format_power_formula(problem.relation), format_power_formula(regions.dominant.map)
+    return format_power_formula(problem.relation), format_power_formula(regions.largest_active.map)
 
 
 def evaluate_network(weights: NetworkWeights, problem: TargetProblem, *, model: ModelConfig, eval_: EvalConfig) -> Evaluation:
@@ -171,7 +171,7 @@ def evaluate_network(weights: NetworkWeights, problem: TargetProblem, *, model: 
         relu_active_fraction_test=active_fraction(weights, problem.z_test, slope_below_zero),
         atol=eval_.atol,
         true_formula=problem.function.formula(problem.space),
-        recovered_formula=format_formula(regions.dominant.map, problem.space),
+        recovered_formula=format_formula(regions.largest_active.map, problem.space),
         true_formula_original=true_original,
         recovered_formula_original=recovered_original,
         width=weights.width,

@@ -68,6 +68,13 @@ class NetworkRegions:
         """The region that covers the most rows."""
         return self.regions[0]
 
+    @property
+    def largest_active(self) -> Region:
+        """The largest region with a unit on: what the post reads from the weights (at width 1, the line
+        w2*W1, w2*b1 + b2, wherever the ReLU is on, however few rows that is); the largest of all when no
+        unit is on anywhere (the network is a constant there)."""
+        return next((region for region in self.regions if "1" in region.pattern), self.regions[0])
+
 
 def find_regions(weights: NetworkWeights, z: np.ndarray, off_slope: float) -> NetworkRegions:
     """The activation patterns present on the rows of z, each with its count and map, and each row's map.

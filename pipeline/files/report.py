@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from pipeline.core.evaluation import Evaluation
 from pipeline.files.html import figure_html, page_html, table_html
+from pipeline.files.markdown import code_cell
 
 
 def loss_curve_figure(loss_history: Sequence[float], title: str) -> Figure:
@@ -91,7 +92,7 @@ def _original_scale(evaluations: Mapping[str, Evaluation]) -> list[list[str]]:
 def summary_markdown(evaluations: Mapping[str, Evaluation]) -> str:
     lines = ["# Results", "", "| " + " | ".join(SUMMARY_HEADER) + " |", "|" + "---|" * len(SUMMARY_HEADER)]
     for *numbers, true_formula, recovered_formula in summary_rows(evaluations):
-        lines.append("| " + " | ".join(numbers) + f" | `{true_formula}` | `{recovered_formula}` |")
+        lines.append("| " + " | ".join(numbers) + f" | {code_cell(true_formula)} | {code_cell(recovered_formula)} |")
     originals = _original_scale(evaluations)
     if originals:
         lines += ["", "On the original scale (log-space targets):", ""]
@@ -100,7 +101,7 @@ def summary_markdown(evaluations: Mapping[str, Evaluation]) -> str:
         lines += ["", f"## Linear regions: {name}", ""]
         lines += [ev.width_note, ""] if ev.width_note else []
         lines += ["| " + " | ".join(REGIONS_HEADER) + " |", "|" + "---|" * len(REGIONS_HEADER)]
-        lines += ["| " + " | ".join(row[:-1]) + f" | `{row[-1]}` |" for row in regions_rows(ev)]
+        lines += ["| " + " | ".join(row[:-1]) + f" | {code_cell(row[-1])} |" for row in regions_rows(ev)]
     return "\n".join(lines) + "\n"
 
 

@@ -34,11 +34,13 @@ def train(stage: StageContext) -> None:
     write_json(layout.metrics_file(name), evaluation.metrics() | inits_summary(evaluations))
     write_json(layout.evaluation_file(name), evaluation.to_dict())
     run_id = recorder.record(result.records, result.model, evaluations, run.model.seed)
+    verdicts = {"relations hold": evaluation.relations_hold, "local relations hold": evaluation.local_relations_hold}
+    held = ", ".join(f"{verdict}: {holds}" for verdict, holds in verdicts.items() if holds is not None)
     log.info(
-        "%s: test MSE %.3g, relations hold: %s, %d linear region(s) (MLflow run %s)",
+        "%s: test MSE %.3g, %s, %d linear region(s) (MLflow run %s)",
         name,
         evaluation.test_mse,
-        evaluation.relations_hold,
+        held,
         evaluation.linear_regions,
         run_id,
     )

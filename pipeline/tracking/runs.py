@@ -43,6 +43,7 @@ from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
 from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
 from pipeline.files.layout import REGIONS_FILE, WEIGHTS_FILE
+from pipeline.files.markdown import code_cell
 from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time, only_this_host_reaches
 from pipeline.tracking.tags import FAILURE_EPOCH_TAG, FAILURE_TAG
 
@@ -300,7 +301,9 @@ def run_description(target: str, evaluations: Sequence[Evaluation]) -> str:
         f"{evaluation.width} hidden unit(s) dead"
     )
     note = f"\n\n{evaluation.width_note}" if evaluation.width_note else ""
-    formulas = "".join(f"| {name.replace('_', ' ')} | `{formula}` |\n" for name, formula in evaluation.formulas().items())
+    formulas = "".join(
+        f"| {name.replace('_', ' ')} | {code_cell(formula)} |\n" for name, formula in evaluation.formulas().items()
+    )
     text = (
         f"**{target}**: " + "; ".join(findings) + f".{note}\n\n| | formula |\n|---|---|\n{formulas}\n{_regions_table(evaluation)}"
     )
@@ -309,7 +312,7 @@ def run_description(target: str, evaluations: Sequence[Evaluation]) -> str:
 
 def _regions_table(evaluation: Evaluation) -> str:
     rows = "".join(
-        f"| {region['pattern']} | {region['share']:.2%} | `{region['formula']}` |\n"
+        f"| {region['pattern']} | {region['share']:.2%} | {code_cell(region['formula'])} |\n"
         for region in evaluation.regions[:REGIONS_SHOWN]
     )
     return f"| units on | test rows | the network there |\n|---|---|---|\n{rows}"

@@ -82,9 +82,14 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+COUNTS = ("linear_regions", "dead_units")  # whole numbers: 1050 regions, not 1.05e+03
+
+
 def _cell(job: JobResult, column: str) -> str:
     if column not in job.metrics:
         return ""
+    if column in COUNTS:
+        return f"{job.metrics[column]:.0f}"
     if column in VERDICTS:
         return "yes" if job.holds(column) else "NO"
     if column.endswith(("_fraction", "_share")):  # 0.99975 must not print as 1
@@ -118,14 +123,16 @@ class SweepSummary:
         return not self.failed and not self.missing
 
     def metrics(self) -> dict[str, float]:
-        """For the parent run: how many jobs, how many failed, and the share whose relations hold (a failed
-        job counts as not holding)."""
-        held = sum(job.relations_hold for job in self.jobs)
+        """For the parent run: how many jobs, how many failed, and for each verdict the jobs have (the post's
+        relations, the local relations) the share of jobs where it holds (a failed job counts as not holding)."""
+        shares = {f"{verdict}_share": sum(job.holds(verdict) for job in self.jobs) / len(self.jobs) for verdict in self.verdicts}
+        if not self.jobs:
+            shares = {"relations_hold_share": math.nan}
         return {
             "jobs": float(len(self.jobs)),
             "jobs_failed": float(self.failed),
             "jobs_missing": float(self.missing),
-            "relations_hold_share": held / len(self.jobs) if self.jobs else math.nan,
+            **shares,
         }
 
     def rows(self) -> list[list[str]]:

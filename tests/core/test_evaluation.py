@@ -57,7 +57,24 @@ def test_the_posts_network_at_width_one_scores_exactly_todays_numbers(run_config
     assert evaluation.test_mse == float(mean_squared_error(z @ np.ones(5) + 0.0, old_prediction))
 
 
-def test_the_post_relations_of_a_wider_network_read_the_region_covering_the_most_test_rows(problem_of, model_config, eval_config):
+def test_the_post_relations_at_width_one_read_the_relu_line_even_where_it_is_on_for_fewer_rows_than_off(
+    problem_of, model_config, eval_config
+):
+    """The post's construction with b1 = -0.6: exact where x1 + ... + x5 > 0.6 (39% of the rows), off elsewhere. Its
+    relations hold, as the post computes them (w2*W1 and w2*b1 + b2), though most rows are in the off region."""
+    x = np.random.default_rng(3).normal(size=(2000, 5))
+    problem = problem_of(Function.affine, x, x)
+    weights = exact_weights_for(problem.relation, w2=1.0, b1=-0.6)
+
+    evaluation = evaluate_network(weights, problem, model=model_config(), eval_=eval_config)
+
+    assert 0.3 < evaluation.relu_active_fraction_test < 0.5 and evaluation.regions[0]["pattern"] == "0"
+    assert evaluation.relations_hold and evaluation.m_residual == 0.0 and evaluation.c_residual == 0.0
+    assert evaluation.recovered_formula == "f(X) = 1.0*x1 + 1.0*x2 + 1.0*x3 + 1.0*x4 + 1.0*x5 + 0.0"
+    assert evaluation.local_relation_share == evaluation.relu_active_fraction_test  # the failure where it is off
+
+
+def test_the_post_relations_of_a_wider_network_read_the_largest_region_with_a_unit_on(problem_of, model_config, eval_config):
     x = np.random.default_rng(1).normal(size=(400, 2))
     problem = problem_of(Function.affine, x, x)  # x1 + x2
     # unit 1 is on everywhere and draws the sum; unit 2 adds 5*x1 where x1 > 1 (about 16% of the rows)

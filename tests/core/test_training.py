@@ -120,8 +120,11 @@ def test_each_engine_trains_every_activation_and_optimizer_into_the_model_it_ret
 
 @pytest.mark.parametrize(
     "activation, optimizer",
-    [(Activation.relu, Optimizer.adam), (Activation.leaky_relu, Optimizer.momentum), (Activation.linear, Optimizer.sgd)],
-    ids=["relu-adam", "leaky_relu-momentum", "linear-sgd"],
+    [
+        pytest.param(Activation.relu, Optimizer.adam, id="relu-adam", marks=pytest.mark.slow),
+        pytest.param(Activation.leaky_relu, Optimizer.momentum, id="leaky_relu-momentum", marks=pytest.mark.slow),
+        pytest.param(Activation.linear, Optimizer.sgd, id="linear-sgd"),
+    ],
 )
 def test_both_engines_train_a_wide_network_to_the_same_weights(run_config, activation, optimizer):
     """The model and training configs reach both engines whole: a width, an activation or an optimizer one of them

@@ -67,7 +67,8 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(ti
         assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
         assert "test_mse" in run.data.metrics and "recovered_formula" in run.data.tags
         # the network as the run's MLflow Model, not a raw model.keras; the data as datasets DVC's md5 names
-        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "weights.json", "evaluation.json"}
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert artifacts == {"config.yaml", "weights.json", "evaluation.json", "regions.json"}
         assert len(run.outputs.model_outputs) == 1
         trained_on = md5[f"data/{run.data.params['target.dataset']}.npz"]
         assert {d.dataset.digest for d in run.inputs.dataset_inputs} == {trained_on}

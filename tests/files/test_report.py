@@ -55,3 +55,11 @@ def test_a_target_without_m_and_c_shows_n_a_and_its_regions_and_why_it_cannot_be
     assert "| abs_sum | 0.0001 | n/a | n/a | n/a | 50.00% | 2 (0 of 1 units dead) |" in summary
     assert "| 0 | 50.00% | 0 | 0 | `f(X) = 0.0*x1 + 0.0` |" in summary and note in summary
     assert f"<p>{note}</p>" in page and page.count("<td>f(X) = ") == 2 + 2  # the summary's two formulas, two regions
+
+
+def test_the_bars_of_an_absolute_value_do_not_split_the_markdown_table():
+    abs_sum = replace(CONVERGED, true_formula="f(X) = |1.0*x1 + 0.0|")
+
+    summary = summary_markdown({"abs_sum": abs_sum})
+
+    assert "| `f(X) = \\|1.0*x1 + 0.0\\|` |" in summary

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.ops import tracking_server
 from pipeline.ops.launchers import RAY_SINGLE_NODE_SWITCH
+from pipeline.ops.threads import INTER_OP, INTRA_OP
 from pipeline.ops.tracking_server import free_loopback_port
 from tests.helpers import install_postgres_if_missing, listeners, on_loopback
 
@@ -60,3 +61,10 @@ def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([ray, "stop", "--force"], check=True, capture_output=True)
+
+
+@pytest.fixture
+def without_thread_settings(monkeypatch):
+    """This process's thread variables (set when it imported `pipeline`) kept from a Ray cluster started next."""
+    for name in (INTRA_OP, INTER_OP):
+        monkeypatch.delenv(name)

@@ -138,13 +138,6 @@ for values in ray.get([ray.remote(job).remote() for _ in range(2)]):
 """
 
 
-@pytest.fixture
-def without_thread_settings(monkeypatch):
-    """This process's thread variables (set when it imported `pipeline`) kept from a Ray cluster started next."""
-    for name in (INTRA_OP, INTER_OP):
-        monkeypatch.delenv(name)
-
-
 @pytest.mark.slow
 @pytest.mark.integration
 def test_a_job_on_a_ray_cluster_started_apart_runs_tensorflow_with_one_thread_per_pool(

@@ -46,6 +46,7 @@ def test_the_default_is_one_thread_per_pool_and_a_value_already_set_is_kept():
     assert environ == {INTRA_OP: "1", INTER_OP: "4"}
 
 
+@pytest.mark.slow  # a fresh process loads TensorFlow: seconds each
 @pytest.mark.parametrize(
     "imports",
     [
@@ -60,6 +61,7 @@ def test_a_process_that_imports_pipeline_runs_tensorflow_with_one_thread_per_poo
     assert done.stdout.split() == ["1", "1", "1", "1"]
 
 
+@pytest.mark.slow
 def test_the_users_own_thread_counts_win():
     done = python("import pipeline" + POOLS + PRINT_POOLS, **{INTRA_OP: "2", INTER_OP: "3"})
 
@@ -67,6 +69,7 @@ def test_the_users_own_thread_counts_win():
     assert done.stdout.split() == ["2", "3", "2", "3"]
 
 
+@pytest.mark.slow
 def test_each_job_of_a_joblib_sweep_runs_tensorflow_with_one_thread_per_pool():
     """The launcher's process imported `pipeline`; its loky workers inherit the setting, as each job of
     `hydra/launcher=joblib hydra.launcher.n_jobs=2` does: on 2 cores, never more threads than the core it owns."""

@@ -96,6 +96,8 @@ def test_a_sweep_over_targets_without_m_and_c_shows_regions_and_the_local_verdic
     assert set(figures) == {"vs_model.width.png"}
     assert [axes.get_ylabel() for axes in figures["vs_model.width.png"].axes] == ["test MSE", "linear regions on the test rows"]
     assert summary.verdict_line() == "the local relations hold (exact) in 1 of 3 jobs (33%); 0 failed"
+    assert summary.metrics() == {"jobs": 3.0, "jobs_failed": 0.0, "jobs_missing": 0.0, "local_relations_hold_share": 1 / 3}
+    assert [row[header.index("linear_regions")] for row in summary.rows()[1:]] == ["1", "4", "2"]
 
 
 def test_each_target_of_a_sweep_has_its_own_colour():
