@@ -80,14 +80,13 @@ def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
 
 def _inits_lines(evaluations: list[Evaluation]) -> list[str]:
     """How many initialisations got there, and the best one's numbers: what a study of initialisations asks."""
-    lines = []
-    for label, held in (
-        ("relations hold", [ev.relations_hold for ev in evaluations if ev.relations_hold is not None]),
-        ("exact (local)", [ev.local_relations_hold for ev in evaluations if ev.local_relations_hold is not None]),
-    ):
-        if held:
-            lines.append(f"    {label:<16} in {sum(held)} of {len(held)}")
-    k, best = min(enumerate(evaluations), key=lambda pair: pair[1].test_mse)
+    from pipeline.core.evaluation import best_initialisation, verdict_counts  # loaded by the job that ran
+
+    labels = {"relations_hold": "relations hold", "local_relations_hold": "exact (local)"}
+    lines = [
+        f"    {labels[verdict]:<16} in {held} of {len(evaluations)}" for verdict, held in verdict_counts(evaluations).items()
+    ]
+    k, best = best_initialisation(evaluations)
     lines.append(f"    best            init {k}: test MSE {best.test_mse:.3g}, recovered {best.recovered_formula}")
     if best.local_relation_share is not None:
         lines.append(f"                    local relations hold on {best.local_relation_share:.4f} of test rows")

@@ -201,18 +201,31 @@ def evaluate_training(
     return evaluations
 
 
+VERDICTS = ("relations_hold", "local_relations_hold")  # the post's relations; the local ones (exact)
+
+
+def verdict_counts(evaluations: Sequence[Evaluation]) -> dict[str, int]:
+    """For each verdict the target has (the post's relations for an affine one, the local ones for a
+    piecewise-affine one), how many of the networks hold it."""
+    return {
+        verdict: sum(bool(getattr(ev, verdict)) for ev in evaluations)
+        for verdict in VERDICTS
+        if getattr(evaluations[0], verdict) is not None
+    }
+
+
+def best_initialisation(evaluations: Sequence[Evaluation]) -> tuple[int, Evaluation]:
+    """The initialisation with the lowest test MSE, and its number."""
+    return min(enumerate(evaluations), key=lambda pair: pair[1].test_mse)
+
+
 def inits_summary(evaluations: Sequence[Evaluation]) -> dict[str, float]:
     """How many initialisations were trained, the share whose relations hold (the convergence rate; the post's
     for an affine target, the local ones for a piecewise-affine one), and the share with no unit on any
     training row (a dead network: with ReLUs, it outputs a constant)."""
     count = len(evaluations)
-    summary = {"inits": float(count)}
-    if evaluations[0].relations_hold is not None:
-        summary["relations_hold_share"] = sum(bool(ev.relations_hold) for ev in evaluations) / count
-    if evaluations[0].local_relations_hold is not None:
-        summary["local_relations_hold_share"] = sum(bool(ev.local_relations_hold) for ev in evaluations) / count
-    summary["relu_dead_share"] = sum(ev.relu_active_fraction == 0 for ev in evaluations) / count
-    return summary
+    shares = {f"{verdict}_share": held / count for verdict, held in verdict_counts(evaluations).items()}
+    return {"inits": float(count), **shares, "relu_dead_share": sum(ev.relu_active_fraction == 0 for ev in evaluations) / count}
 
 
 def inits_table(evaluations: Sequence[Evaluation], first_seed: int) -> str:

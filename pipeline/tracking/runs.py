@@ -36,7 +36,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, flatten
-from pipeline.core.evaluation import Evaluation, inits_summary, inits_table
+from pipeline.core.evaluation import Evaluation, best_initialisation, inits_summary, inits_table, verdict_counts
 from pipeline.core.targets import TargetProblem
 from pipeline.core.weights import TrainingRecord
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
@@ -319,18 +319,9 @@ def _regions_table(evaluation: Evaluation) -> str:
 
 
 def _inits_description(evaluations: Sequence[Evaluation]) -> str:
-    verdicts = [
-        f"{label} in {sum(bool(held) for held in verdict)} of {len(verdict)}"
-        for label, verdict in (
-            ("the post's relations hold", [ev.relations_hold for ev in evaluations if ev.relations_hold is not None]),
-            (
-                "the local relations hold (exact)",
-                [ev.local_relations_hold for ev in evaluations if ev.local_relations_hold is not None],
-            ),
-        )
-        if verdict
-    ]
-    k, best = min(enumerate(evaluations), key=lambda pair: pair[1].test_mse)
+    labels = {"relations_hold": "the post's relations hold", "local_relations_hold": "the local relations hold (exact)"}
+    verdicts = [f"{labels[verdict]} in {held} of {len(evaluations)}" for verdict, held in verdict_counts(evaluations).items()]
+    k, best = best_initialisation(evaluations)
     return (
         f"\n**{len(evaluations)} initialisations** (`inits.csv`): " + "; ".join(verdicts) + f". The best, init {k} "
         f"(test MSE {best.test_mse:.3g}):\n\n{_regions_table(best)}"

@@ -60,10 +60,6 @@ class JobResult:
     def finished(self) -> bool:
         return self.status == RunStatus.FINISHED
 
-    @property
-    def relations_hold(self) -> bool:
-        return self.holds("relations_hold")
-
     def holds(self, verdict: str) -> bool:
         """A verdict of VERDICTS, true only for a finished job whose metric says so."""
         return self.finished and self.metrics.get(verdict) == 1.0
