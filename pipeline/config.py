@@ -85,6 +85,14 @@ class Optimizer(enum.Enum):
     adam = "adam"
 
 
+class Dtype(enum.Enum):
+    """The compiled engine's floating point: float32 is the post's (and Keras's); float64 trains past its
+    floor, where the smallest updates to a converged network round away."""
+
+    float32 = "float32"
+    float64 = "float64"
+
+
 class Engine(enum.Enum):
     """Who executes the training, never which algorithm: both take each epoch's row order from the same
     seeded source. compiled: one XLA graph per epoch, ~100x faster; keras: the post's model.fit."""
@@ -124,6 +132,7 @@ class TargetConfig:
     function: Function = MISSING
     inputs: int | None = MISSING  # max_of_inputs, product_of_inputs: the first k inputs (None: all of them)
     exact_width: int | None = MISSING  # the fewest hidden ReLUs that represent it exactly (None: no finite network)
+    post_test_mse: float | None = MISSING  # the blog post's figure, for its three targets: placed on our distribution
 
 
 @dataclass
@@ -138,6 +147,8 @@ class ModelConfig:
 class TrainConfig:
     engine: Engine = MISSING
     inits: int = MISSING  # networks trained at once from seeds model.seed, model.seed+1, ...; compiled engine
+    replicates: int = MISSING  # independent trainings at once: replicate k's init and batches from model.seed+k
+    dtype: Dtype = MISSING  # the compiled engine's floating point
     epochs: int = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
@@ -151,6 +162,9 @@ class EvalConfig:
     # A network counts as the target's exact construction when its local slope and intercept agree with the
     # target's (within atol) on at least this share of the test rows.
     local_share: float = MISSING
+    # The second figure: the test MSE of the epoch-end state with the lowest training MSE (original scale)
+    # among the last this many epochs (every epoch of a shorter training); training data only choose it.
+    best_of_last: int = MISSING
 
 
 @dataclass
@@ -254,7 +268,7 @@ def validate_target(target: TargetConfig, key: str, x_size: int) -> None:
 
 def validate_model(model: ModelConfig, train: TrainConfig) -> None:
     _check_seed("model.seed", model.seed)
-    _check_seed("model.seed", model.seed + train.inits - 1)
+    _check_seed("model.seed", model.seed + max(train.inits, train.replicates) - 1)
     _check_positive_int("model.width", model.width)
     _check(
         0 <= model.negative_slope < 1,
@@ -287,6 +301,20 @@ def validate_shared(data: DataConfig, train: TrainConfig, eval_: EvalConfig, tra
         train.inits,
         "more than 1 needs train.engine=compiled (model.fit trains one network at a time)",
     )
+    _check_positive_int("train.replicates", train.replicates)
+    _check(
+        train.replicates == 1 or train.inits == 1,
+        "train.replicates",
+        train.replicates,
+        f"cannot go with train.inits={train.inits}: replicates vary the initialisation and the batches, inits the "
+        "initialisation alone on shared batches; set one of them to 1",
+    )
+    _check(
+        (train.replicates == 1 and train.dtype is Dtype.float32) or train.engine is Engine.compiled,
+        "train.replicates" if train.replicates > 1 else "train.dtype",
+        train.replicates if train.replicates > 1 else train.dtype.value,
+        "needs train.engine=compiled (model.fit trains one float32 network at a time)",
+    )
     _check_positive_int("train.epochs", train.epochs)
     _check_positive_int("train.batch_size", train.batch_size)
     _check(
@@ -299,6 +327,7 @@ def validate_shared(data: DataConfig, train: TrainConfig, eval_: EvalConfig, tra
     _check(0 <= train.momentum < 1, "train.momentum", train.momentum, "must be in [0, 1) (Keras's SGD momentum)")
     _check_positive_finite("eval.atol", eval_.atol)
     _check(0 < eval_.local_share <= 1, "eval.local_share", eval_.local_share, "must be a share in (0, 1]")
+    _check_positive_int("eval.best_of_last", eval_.best_of_last)  # more than train.epochs: every epoch
     validate_tracking(tracking)
 
 

@@ -9,17 +9,23 @@ loss history also land in its Hydra output directory.
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from pathlib import Path
+
+from matplotlib.figure import Figure
 
 from pipeline.config import RunConfig, to_plain
 from pipeline.core.draws import draw_post_stream
-from pipeline.core.evaluation import Evaluation, evaluate_training
+from pipeline.core.evaluation import Evaluation, evaluate_training, inits_summary
+from pipeline.core.interpretation import relation_history
+from pipeline.core.replicates import ReplicateSummary, summarise_replicates
 from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.core.training import TrainingResult, train_network
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError, TrackingError
 from pipeline.failures import FailurePath
-from pipeline.files.records import save_training
+from pipeline.files.figures import network_figures
+from pipeline.files.records import save_figures, save_training
 from pipeline.tracking.runs import RunRecorder, open_store, problem_datasets
 from pipeline.tracking.store import Store, only_this_host_reaches, resolve_tracking_uri
 from pipeline.tracking.sweep import SweepJob, SweepParent
@@ -42,23 +48,64 @@ def draw_name(run: RunConfig) -> str:
     return f"{run.target.dataset.value}-seed{run.data.seed}"
 
 
+@dataclass(frozen=True)
+class TrainedJob:
+    """A job's training and everything read from it: what its run records and its files keep."""
+
+    result: TrainingResult
+    evaluations: list[Evaluation]  # every network's, the run's own first
+    replicates: ReplicateSummary | None  # with train.replicates > 1: their distribution
+    epoch_metrics: dict[str, list[float]]  # the run's own network, per epoch: the post's residuals as it learns
+    figures: dict[str, Figure]  # how the run's own network computes
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.evaluations[0]
+
+    def metrics(self) -> dict[str, float]:
+        """The run's own numbers, and those of its several networks: what DVC's metrics file holds."""
+        several = self.replicates.metrics() if self.replicates is not None else inits_summary(self.evaluations)
+        return self.evaluation.metrics() | several
+
+    def record(self, recorder: RunRecorder, first_seed: int) -> str:
+        return recorder.record(
+            self.result.records,
+            self.result.model,
+            self.evaluations,
+            first_seed,
+            replicates=self.replicates,
+            epoch_metrics=self.epoch_metrics,
+            figures=self.figures,
+        )
+
+
 def train_and_evaluate(
     run: RunConfig, problem: TargetProblem, recorder: RunRecorder, data_file: Path | None, model_dir: Path
-) -> tuple[TrainingResult, list[Evaluation]]:
+) -> TrainedJob:
     """Open the job's run (RUNNING, with the data it trains on, from `data_file` if a stage wrote it), train
-    with the loss shown in the run as it comes, save the training in `model_dir`, evaluate every network.
-    The caller writes what else it keeps, then `recorder.record`s the result: one run from the training's
-    start to the evaluation's end."""
+    with the loss shown in the run as it comes, save the training and its pictures in `model_dir`, evaluate
+    every network. The caller writes what else it keeps, then `record`s the result: one run from the
+    training's start to the evaluation's end."""
     recorder.start(problem_datasets(problem, draw_name(run), data_file))
     result = train_network(problem, run.model, run.train, watch=recorder.loss)
     save_training(result, model_dir)
-    return result, evaluate_training(result.records, problem, model=run.model, eval_=run.eval, lr=run.train.lr)
+    evaluations = evaluate_training(result.records, problem, model=run.model, eval_=run.eval, lr=run.train.lr)
+    history = relation_history(result.record.trajectory, problem, run.model)
+    epoch_metrics = (
+        {}
+        if history is None
+        else {"m_residual_per_epoch": list(history.m_residual), "c_residual_per_epoch": list(history.c_residual)}
+    )
+    figures = network_figures(result.record.learned, history, problem, run.model, run.eval.atol)
+    save_figures(figures, model_dir)
+    replicates = summarise_replicates(evaluations, run.target.post_test_mse) if result.replicates else None
+    return TrainedJob(result, evaluations, replicates, epoch_metrics, figures)
 
 
 def run_target(
     run: RunConfig, out_dir: Path, environment: Environment, failures: FailurePath, sweep_job: SweepJob | None = None
-) -> tuple[str, list[Evaluation]]:
-    """Returns the MLflow run's id and every initialisation's evaluation, the run's own network first.
+) -> tuple[str, TrainedJob]:
+    """Returns the MLflow run's id and the trained job (every network's evaluation, the run's own first).
     In a sweep, the run is recorded as the job's child of the sweep's parent run. From the moment its store
     is open, before the training, a failure or an interruption is this run's."""
     draws = draw_post_stream(run.data)
@@ -66,8 +113,8 @@ def run_target(
     placement = (sweep_job.tags(), sweep_job.run_name()) if sweep_job else (None, None)
     recorder = RunRecorder(job_store(run, environment, sweep_job), run.target.name, to_plain(run), *placement)
     failures.record = recorder.fail
-    result, evaluations = train_and_evaluate(run, problem, recorder, None, out_dir)
-    return recorder.record(result.records, result.model, evaluations, run.model.seed), evaluations
+    job = train_and_evaluate(run, problem, recorder, None, out_dir)
+    return job.record(recorder, run.model.seed), job
 
 
 def check_this_host_reaches(uri: str, parent: SweepParent) -> None:

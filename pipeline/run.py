@@ -36,6 +36,7 @@ from pipeline.tracking.sweep import SweepJob, current_sweep_job
 
 if TYPE_CHECKING:
     from pipeline.core.evaluation import Evaluation
+    from pipeline.job import TrainedJob
 
 RERUN_HINT = "a rerun starts afresh"
 RESULTS_LOGGER = "pipeline.results"  # named in conf/hydra/job_logging/toy_ann.yaml
@@ -45,11 +46,17 @@ REGIONS_PRINTED = 8  # the largest linear regions a summary lists; the run's reg
 results_log = logging.getLogger(RESULTS_LOGGER)
 
 
-def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
-    """The human summary of a job: the run's own network, what it computes, then how many initialisations
-    got there."""
+def describe(name: str, run_id: str, job: TrainedJob) -> str:
+    """The human summary of a job: the run's own network, what it computes, then the distribution over its
+    replicates or how many initialisations got there."""
+    evaluations = job.evaluations
     ev = evaluations[0]
-    lines = [f"target {name}  (MLflow run {run_id})", f"  test MSE          {ev.test_mse:.3g}"]
+    lines = [f"target {name}  (MLflow run {run_id})", f"  test MSE          {ev.test_mse:.3g}  (last epoch)"]
+    if ev.test_mse_at_lowest_train_mse is not None:
+        lines.append(
+            f"  selected state    test MSE {ev.test_mse_at_lowest_train_mse:.3g} at epoch {ev.lowest_train_mse_epoch}, "
+            "the lowest training MSE (original scale) of the last epochs (eval.best_of_last)"
+        )
     if ev.relations_hold is not None:
         lines += [
             f"  m residual        {ev.m_residual:.3g}   c residual {ev.c_residual:.3g}",
@@ -72,8 +79,11 @@ def describe(name: str, run_id: str, evaluations: list[Evaluation]) -> str:
         ]
     if ev.width_note:
         lines.append(f"  note              {ev.width_note}")
-    if len(evaluations) > 1:
-        lines.append(f"  initialisations   {len(evaluations)} (seeds from model.seed up):")
+    if job.replicates is not None:
+        lines.append(f"  replicates        {len(evaluations)} (own initialisations and batches, seeds from model.seed up):")
+        lines += [f"    {line}" for line in job.replicates.lines()]
+    elif len(evaluations) > 1:
+        lines.append(f"  initialisations   {len(evaluations)} (seeds from model.seed up, shared batches):")
         lines += _inits_lines(evaluations)
     return "\n".join(lines)
 
@@ -129,8 +139,8 @@ def main(cfg: DictConfig) -> None:
         from pipeline.job import run_target  # the heavy imports, only once the config is valid
 
         out_dir = Path(HydraConfig.get().runtime.output_dir)
-        run_id, evaluations = run_target(run, out_dir, Environment.read(), failures, sweep_job)
-        report(describe(run.target.name, run_id, evaluations))
+        run_id, job = run_target(run, out_dir, Environment.read(), failures, sweep_job)
+        report(describe(run.target.name, run_id, job))
 
 
 def composition_error_line(error: HydraException) -> str:

@@ -27,6 +27,7 @@ from pipeline.config import (
     Activation,
     DataConfig,
     Dataset,
+    Dtype,
     Engine,
     GammaConfig,
     GaussianConfig,
@@ -90,6 +91,10 @@ CONVERGED = Evaluation(
     local_intercept_residual_p50=1e-6,
     local_intercept_residual_p90=1e-6,
     local_intercept_residual_max=1e-6,
+    converged=True,
+    w2_negative=False,
+    lowest_train_mse_epoch=990,
+    test_mse_at_lowest_train_mse=8e-5,
 )
 
 
@@ -141,9 +146,19 @@ def train_config(
     inits: int = 1,
     optimizer: Optimizer = Optimizer.sgd,
     momentum: float = 0.9,
+    replicates: int = 1,
+    dtype: Dtype = Dtype.float32,
 ) -> TrainConfig:
     return TrainConfig(
-        engine=engine, inits=inits, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum
+        engine=engine,
+        inits=inits,
+        replicates=replicates,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        momentum=momentum,
+        dtype=dtype,
     )
 
 
@@ -312,8 +327,8 @@ def record_job(
     from pipeline.tracking.runs import RunRecorder, open_store
 
     recorder = RunRecorder(open_store(uri, run.tracking.experiment), run.target.name, to_plain(run))
-    result, evaluations = train_and_evaluate(run, problem, recorder, data_file, model_dir)
-    return recorder.record(result.records, result.model, evaluations, run.model.seed), result, evaluations
+    job = train_and_evaluate(run, problem, recorder, data_file, model_dir)
+    return job.record(recorder, run.model.seed), job.result, job.evaluations
 
 
 def tiny_stage(root: Path, *args: str, **train: float) -> StageContext:

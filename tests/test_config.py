@@ -179,6 +179,7 @@ def test_a_new_linear_target_is_just_a_config_file(run_config):
         "function": Function.affine,
         "inputs": None,
         "exact_width": 1,
+        "post_test_mse": None,
     }
 
 
@@ -198,21 +199,29 @@ PIPELINE_PARAMS = {
     "model.negative_slope": 0.3,
     "train.engine": "compiled",
     "train.inits": 1,
+    "train.replicates": 1,
     "train.epochs": 1000,
     "train.batch_size": 128,
     "train.lr": 0.003,
     "train.optimizer": "sgd",
     "train.momentum": 0.9,
+    "train.dtype": "float32",
     "eval.atol": 0.001,
     "eval.local_share": 0.99,
+    "eval.best_of_last": 100,
     "tracking.uri": None,
     "tracking.experiment": "toy-ann",
     **{
         f"targets.{name}.{key}": value
         for name, target in {
-            "sum": {"dataset": "gaussian", "space": "linear", "coefficients": "ones"},
-            "weighted_sum": {"dataset": "gaussian", "space": "linear", "coefficients": "drawn"},
-            "product": {"dataset": "gamma", "space": "log", "coefficients": "ones"},
+            "sum": {"dataset": "gaussian", "space": "linear", "coefficients": "ones", "post_test_mse": 1.1352584577239452e-4},
+            "weighted_sum": {
+                "dataset": "gaussian",
+                "space": "linear",
+                "coefficients": "drawn",
+                "post_test_mse": 1.0311098776760997e-4,
+            },
+            "product": {"dataset": "gamma", "space": "log", "coefficients": "ones", "post_test_mse": 7.516e-9},
         }.items()
         for key, value in {"name": name, **target, "function": "affine", "inputs": None, "exact_width": 1}.items()
     },

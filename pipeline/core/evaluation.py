@@ -13,10 +13,10 @@ import numpy as np
 from sklearn.metrics import mean_squared_error
 
 from pipeline.config import EvalConfig, Function, ModelConfig, Space
-from pipeline.core.regions import NetworkRegions, active_fraction, find_regions
+from pipeline.core.regions import NetworkRegions, active_fraction, find_regions, units_on
 from pipeline.core.relations import format_formula, format_power_formula, local_residuals, relation_residuals
 from pipeline.core.targets import TargetProblem, from_target_space
-from pipeline.core.weights import NetworkWeights, TrainingRecord, forward, off_slope
+from pipeline.core.weights import NetworkWeights, TrainingRecord, WeightStack, forward, off_slope
 from pipeline.errors import TrainingDiverged
 
 # The metrics MLflow and DVC track, in this order; a metric that does not apply to the target is left out.
@@ -38,6 +38,10 @@ METRIC_NAMES = (
     "linear_regions",
     "dead_units",
     "always_active_units",
+    "converged",
+    "w2_negative",
+    "test_mse_at_lowest_train_mse",
+    "lowest_train_mse_epoch",
 )
 QUANTILES = {"p50": 0.5, "p90": 0.9, "max": 1.0}
 
@@ -81,6 +85,15 @@ class Evaluation:
     local_intercept_residual_p50: float | None
     local_intercept_residual_p90: float | None
     local_intercept_residual_max: float | None
+    # Whether the network learned the target: its verdict (the post's relations, else the local ones) holds and
+    # a unit is on at the test row of the largest target, where a network with the ReLU off there (the post's
+    # w2 < 0 failure: on for the smallest targets, off for the largest) misses most (None: no verdict).
+    converged: bool | None
+    w2_negative: bool | None  # width 1 with a kink: the output weight's sign, which such failures share
+    # The second figure: over the last eval.best_of_last epochs, the epoch-end state with the lowest training MSE
+    # on the original scale (training data only choose it), and its test MSE. None without the epochs' weights.
+    lowest_train_mse_epoch: int | None
+    test_mse_at_lowest_train_mse: float | None
 
     def metrics(self) -> dict[str, float]:
         """The numbers MLflow and DVC track, verdicts as 0/1; those that do not apply to the target left out."""
@@ -156,15 +169,59 @@ def _original_formulas(problem: TargetProblem, regions: NetworkRegions) -> tuple
     return format_power_formula(problem.relation), format_power_formula(regions.largest_active.map)
 
 
-def evaluate_network(weights: NetworkWeights, problem: TargetProblem, *, model: ModelConfig, eval_: EvalConfig) -> Evaluation:
+def _verdict(post: dict[str, Any], local: dict[str, Any]) -> bool | None:
+    return post["relations_hold"] if post["relations_hold"] is not None else local["local_relations_hold"]
+
+
+STATES_PER_PASS = 16_000_000  # hidden values computed at once when scoring many epoch-end states (128 MB)
+
+
+def lowest_train_mse_state(trajectory: WeightStack, problem: TargetProblem, model: ModelConfig, last: int) -> tuple[int, float]:
+    """Among the last `last` epoch-end states, the one with the lowest training MSE on the original scale
+    (the target's, after exp for a log-space one): its epoch (from 1) and its test MSE. Training data only
+    choose it, so the test MSE stays an honest estimate."""
+    first = len(trajectory) - min(last, len(trajectory))
+    y_train = from_target_space(problem.y_train, problem.space)
+    per_pass = max(1, STATES_PER_PASS // (len(problem.z_train) * trajectory.W1.shape[2]))
+    train_mse = []
+    for start in range(first, len(trajectory), per_pass):
+        states = trajectory.slice(start, min(start + per_pass, len(trajectory)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            predictions = from_target_space(states.forward(problem.z_train, off_slope(model)), problem.space)
+            train_mse += list(np.mean((predictions - y_train) ** 2, axis=1))
+    errors = np.nan_to_num(np.asarray(train_mse), nan=math.inf)
+    best = first + int(np.argmin(errors))
+    y_test = from_target_space(problem.function.values(problem.z_test), problem.space)
+    with np.errstate(over="ignore"):
+        y_pred = from_target_space(forward(trajectory[best], problem.z_test, off_slope(model)), problem.space)
+    return best + 1, _mean_squared_error(y_test, y_pred)
+
+
+def evaluate_network(
+    weights: NetworkWeights,
+    problem: TargetProblem,
+    *,
+    model: ModelConfig,
+    eval_: EvalConfig,
+    trajectory: WeightStack | None = None,
+) -> Evaluation:
     """One network scored on the test rows (the active fraction also on the training rows): its regions are
-    read there, so the recovered formula and the relations are about the inputs it is scored on."""
+    read there, so the recovered formula and the relations are about the inputs it is scored on. With its
+    epochs' weights, also the second figure (`lowest_train_mse_state`)."""
     slope_below_zero = off_slope(model)
     regions = find_regions(weights, problem.z_test, slope_below_zero)
-    y_test = from_target_space(problem.function.values(problem.z_test), problem.space)
+    y_test_target = problem.function.values(problem.z_test)
+    y_test = from_target_space(y_test_target, problem.space)
     with np.errstate(over="ignore"):
         y_pred = from_target_space(forward(weights, problem.z_test, slope_below_zero), problem.space)
     true_original, recovered_original = _original_formulas(problem, regions)
+    post, local = _post_relations(problem, regions, eval_.atol), _local_relations(problem, regions, eval_)
+    on_at_largest = bool(units_on(weights, problem.z_test[[int(np.argmax(y_test_target))]], slope_below_zero).any())
+    verdict = _verdict(post, local)
+    kinked_width_1 = weights.width == 1 and slope_below_zero < 1
+    epoch, selected_mse = (
+        lowest_train_mse_state(trajectory, problem, model, eval_.best_of_last) if trajectory is not None else (None, None)
+    )
     return Evaluation(
         test_mse=_mean_squared_error(y_test, y_pred),
         relu_active_fraction=active_fraction(weights, problem.z_train, slope_below_zero),
@@ -181,8 +238,12 @@ def evaluate_network(weights: NetworkWeights, problem: TargetProblem, *, model: 
         dead_units=regions.dead_units,
         always_active_units=regions.always_active_units,
         regions=[region.to_dict(problem.space) for region in regions.regions],
-        **_post_relations(problem, regions, eval_.atol),
-        **_local_relations(problem, regions, eval_),
+        converged=None if verdict is None else bool(verdict and on_at_largest),
+        w2_negative=bool(weights.w2[0] < 0) if kinked_width_1 else None,
+        lowest_train_mse_epoch=epoch,
+        test_mse_at_lowest_train_mse=selected_mse,
+        **post,
+        **local,
     )
 
 
@@ -191,7 +252,9 @@ def evaluate_training(
 ) -> list[Evaluation]:
     """Every initialisation's learned weights scored, the primary first. A primary whose test MSE overflows
     has failed like a diverged training: it raises, so no run of it looks finished."""
-    evaluations = [evaluate_network(record.learned, problem, model=model, eval_=eval_) for record in records]
+    evaluations = [
+        evaluate_network(record.learned, problem, model=model, eval_=eval_, trajectory=record.trajectory) for record in records
+    ]
     if not math.isfinite(evaluations[0].test_mse):
         raise TrainingDiverged(
             f"the network's test MSE is {evaluations[0].test_mse} (its predictions overflow on the original "
@@ -228,11 +291,23 @@ def inits_summary(evaluations: Sequence[Evaluation]) -> dict[str, float]:
     return {"inits": float(count), **shares, "relu_dead_share": sum(ev.relu_active_fraction == 0 for ev in evaluations) / count}
 
 
-def inits_table(evaluations: Sequence[Evaluation], first_seed: int) -> str:
-    """One CSV row per initialisation, every metric a column (empty where it does not apply to the target);
-    init k started from model seed first_seed + k."""
-    lines = ["init,model_seed," + ",".join(METRIC_NAMES)]
-    for k, ev in enumerate(evaluations):
-        values = ev.metrics()
-        lines.append(f"{k},{first_seed + k}," + ",".join(repr(values[name]) if name in values else "" for name in METRIC_NAMES))
+def networks_columns(evaluations: Sequence[Evaluation], first_seed: int, kind: str) -> dict[str, list[Any]]:
+    """One row per initialisation or replicate (`kind`), every metric the networks have a column (None where
+    it does not apply); network k started from model seed first_seed + k."""
+    metrics = [ev.metrics() for ev in evaluations]
+    columns: dict[str, list[Any]] = {
+        kind: list(range(len(evaluations))),
+        "model_seed": [first_seed + k for k in range(len(evaluations))],
+    }
+    for name in METRIC_NAMES:
+        if any(name in values for values in metrics):
+            columns[name] = [values.get(name) for values in metrics]
+    return columns
+
+
+def networks_table(columns: dict[str, list[Any]]) -> str:
+    """`networks_columns` as CSV: floats as their repr, empty where a metric does not apply."""
+    lines = [",".join(columns)]
+    for row in zip(*columns.values(), strict=True):
+        lines.append(",".join("" if value is None else repr(value) for value in row))
     return "\n".join(lines) + "\n"

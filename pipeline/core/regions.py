@@ -76,32 +76,60 @@ class NetworkRegions:
         return next((region for region in self.regions if "1" in region.pattern), self.regions[0])
 
 
+@dataclass(frozen=True)
+class _Patterns:
+    """The distinct activation patterns on some rows, largest first (equal counts in the patterns' 0/1 order)."""
+
+    on: np.ndarray  # (rows, width): each unit on on each row
+    patterns: np.ndarray  # (patterns, width)
+    counts: np.ndarray  # (patterns,)
+    row_pattern: np.ndarray  # (rows,): each row's pattern, an index into the above
+
+
+def _patterns(weights: NetworkWeights, z: np.ndarray, off_slope: float) -> _Patterns:
+    on = units_on(weights, z, off_slope)
+    packed = np.packbits(on, axis=1)  # a row's pattern as bytes: np.unique on these is ~25x faster than on bool rows
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first_row, row_pattern, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return _Patterns(on, on[first_row][order], counts[order], rank[row_pattern.reshape(-1)])
+
+
+def _maps(patterns: np.ndarray, weights: NetworkWeights, off_slope: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each pattern's affine map: slopes (patterns, x_size) and intercepts (patterns,)."""
+    unit_slopes = np.where(patterns, 1.0, off_slope) * weights.w2  # (patterns, width): w2_j * s_j
+    return unit_slopes @ weights.W1.T, unit_slopes @ weights.b1 + weights.b2
+
+
+def largest_active_map(weights: NetworkWeights, z: np.ndarray, off_slope: float) -> LinearRelation:
+    """`find_regions(...).largest_active.map` without the other regions: what the post reads from the weights,
+    cheap enough to read every epoch of a wide network."""
+    found = _patterns(weights, z, off_slope)
+    active = np.flatnonzero(found.patterns.any(axis=1))
+    index = int(active[0]) if active.size else 0
+    slopes, intercepts = _maps(found.patterns, weights, off_slope)  # every pattern's, as find_regions: the same bits
+    return LinearRelation(slope=slopes[index], intercept=float(intercepts[index]))
+
+
 def find_regions(weights: NetworkWeights, z: np.ndarray, off_slope: float) -> NetworkRegions:
     """The activation patterns present on the rows of z, each with its count and map, and each row's map.
 
     Each distinct pattern's map is computed once (np.unique over the rows' packed patterns), so 10k rows of a
     width-64 network take tens of milliseconds.
     """
-    on = units_on(weights, z, off_slope)
-    packed = np.packbits(on, axis=1)  # a row's pattern as bytes: np.unique on these is ~25x faster than on bool rows
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
-    _, first_row, row_pattern, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    patterns = on[first_row]
-    unit_slopes = np.where(patterns, 1.0, off_slope) * weights.w2  # (patterns, width): w2_j * s_j
-    slopes = unit_slopes @ weights.W1.T
-    intercepts = unit_slopes @ weights.b1 + weights.b2
-    order = np.argsort(-counts, kind="stable")  # largest first; equal ones in the patterns' 0/1 order
+    found = _patterns(weights, z, off_slope)
+    slopes, intercepts = _maps(found.patterns, weights, off_slope)
     total = len(z)
-    texts = [row.tobytes().decode() for row in patterns[order].astype(np.uint8) + ord("0")]
+    texts = [row.tobytes().decode() for row in found.patterns.astype(np.uint8) + ord("0")]
     regions = [
         Region(pattern=text, rows=count, share=count / total, map=LinearRelation(slope=slope, intercept=intercept))
-        for text, count, slope, intercept in zip(
-            texts, counts[order].tolist(), slopes[order], intercepts[order].tolist(), strict=True
-        )
+        for text, count, slope, intercept in zip(texts, found.counts.tolist(), slopes, intercepts.tolist(), strict=True)
     ]
     return NetworkRegions(
         regions=regions,
-        dead_units=int(np.count_nonzero(~on.any(axis=0))),
-        always_active_units=int(np.count_nonzero(on.all(axis=0))),
-        local=LocalMaps(slope=slopes[row_pattern], intercept=intercepts[row_pattern]),
+        dead_units=int(np.count_nonzero(~found.on.any(axis=0))),
+        always_active_units=int(np.count_nonzero(found.on.all(axis=0))),
+        local=LocalMaps(slope=slopes[found.row_pattern], intercept=intercepts[found.row_pattern]),
     )

@@ -1,6 +1,7 @@
 """Training a network of the family: the post's minibatch training on MSE with the configured optimizer, by
-either engine, from the seed's initialisation (and, with `train.inits` > 1, from the next seeds' alongside it),
-watched for divergence. Saves nothing."""
+either engine, from the seed's initialisation; with `train.inits` > 1 from the next seeds' initialisations
+alongside it on the same batches, with `train.replicates` > 1 as independent trainings (the next seeds'
+initialisations and batch orders). Watched for divergence; keeps every epoch's weights. Saves nothing."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import keras
 from tqdm import tqdm
 
 from pipeline.config import Engine, ModelConfig, TrainConfig
-from pipeline.core.engines import EpochResult, batch_orders, compiled_epochs, keras_epochs
+from pipeline.core.engines import EpochResult, batch_orders, compiled_epochs, keras_epochs, replicate_orders
 from pipeline.core.network import build_network, network_weights, set_network_weights
 from pipeline.core.targets import TargetProblem
-from pipeline.core.weights import NetworkWeights, TrainingRecord
+from pipeline.core.weights import NetworkWeights, TrainingRecord, WeightStack
 from pipeline.errors import TrainingDiverged
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainingResult:
     model: keras.Model  # holds the primary network: the one initialised from the seed itself
-    records: list[TrainingRecord]  # one per initialisation, the primary first
+    records: list[TrainingRecord]  # one per initialisation or replicate, the primary first
+    replicates: bool  # the records are replicates (own batches), not initialisations on shared batches
 
     @property
     def record(self) -> TrainingRecord:
@@ -45,13 +47,14 @@ EpochWatcher = Callable[[int, float], None]  # (epoch from 1, the primary's loss
 
 def _run_epochs(
     epochs: int, initials: list[NetworkWeights], results: Iterator[EpochResult], watch: EpochWatcher | None
-) -> tuple[list[NetworkWeights], list[list[float]]]:
-    """Every network's last weights and loss history; stops when the primary's loss stops being finite."""
-    weights: list[NetworkWeights] = initials
+) -> tuple[list[WeightStack], list[list[float]]]:
+    """Every epoch's weights of every network and each network's loss history; stops when the primary's loss
+    stops being finite."""
+    weights: list[WeightStack] = []
     losses: list[list[float]] = [[] for _ in initials]
     with _progress_bar(epochs) as bar:
         for epoch_weights, epoch_losses in results:
-            weights = epoch_weights
+            weights.append(epoch_weights)
             for history, loss in zip(losses, epoch_losses, strict=True):
                 history.append(float(loss))
             bar.set_postfix(loss=losses[0][-1], refresh=False)
@@ -67,39 +70,51 @@ def train_network(
     problem: TargetProblem, model: ModelConfig, train: TrainConfig, watch: EpochWatcher | None = None
 ) -> TrainingResult:
     """`train.optimizer` at `train.lr` on MSE, `train.epochs` passes of batches of `train.batch_size` in the
-    orders drawn from model.seed, from that seed's initialisation and, with `train.inits` > 1 (compiled engine),
-    from those of seeds model.seed+1, model.seed+2, ... alongside it, on the same batches. `watch` sees every
-    epoch's loss as it comes."""
+    orders drawn from model.seed, from that seed's initialisation. With `train.inits` > 1 (compiled engine),
+    also from those of seeds model.seed+1, model.seed+2, ... alongside it, on the same batches; with
+    `train.replicates` > 1, network k takes both its initialisation and its batch orders from seed
+    model.seed+k: K independent trainings, network 0 the run's own. `watch` sees every epoch's loss as it
+    comes."""
     z, y = problem.z_train, problem.y_train
     x_size = z.shape[1]
-    initials = [network_weights(build_network(x_size, model, model.seed + k)) for k in range(1, train.inits)]
+    networks = max(train.inits, train.replicates)
+    initials = [network_weights(build_network(x_size, model, model.seed + k)) for k in range(1, networks)]
     network = build_network(x_size, model, model.seed)  # built last: Keras's global seed is then the primary's
     initials.insert(0, network_weights(network))
-    orders = batch_orders(len(z), train.epochs, model.seed)
+    if train.replicates > 1:
+        orders = replicate_orders(len(z), train.epochs, [model.seed + k for k in range(train.replicates)])
+    else:
+        orders = batch_orders(len(z), train.epochs, model.seed)
     log.info(
-        "training %d epochs on %d rows (%s engine, %s, %d initialisations)",
+        "training %d epochs on %d rows (%s engine, %s, %s, %d %s)",
         train.epochs,
         len(z),
         train.engine.value,
         train.optimizer.value,
-        train.inits,
+        train.dtype.value,
+        networks,
+        "replicates" if train.replicates > 1 else "initialisations",
     )
     start = time.monotonic()
     if train.engine is Engine.keras:
         epochs = keras_epochs(network, z, y, orders, batch_size=train.batch_size, train=train)
     else:
         epochs = compiled_epochs(initials, z, y, orders, model=model, train=train)
-    learned, losses = _run_epochs(train.epochs, initials, epochs, watch)
+    trajectory, losses = _run_epochs(train.epochs, initials, epochs, watch)
     seconds = time.monotonic() - start
     log.info("trained %d epochs in %.1f s, final loss %.3g", len(losses[0]), seconds, losses[0][-1])
     if not all(math.isfinite(v) for v in losses[0]):
         raise TrainingDiverged(
             f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {train.lr})", losses[0]
         )
+    learned = trajectory[-1]
     if not learned[0].finite():  # each epoch's loss is taken before its updates: the last one is unchecked
         raise TrainingDiverged(
             f"training weights became NaN or infinite in epoch {len(losses[0])}: lower train.lr (was {train.lr})", losses[0]
         )
     set_network_weights(network, learned[0])  # the compiled engine's result, into the Keras model that is saved
-    records = [TrainingRecord(i, w, h, seconds) for i, w, h in zip(initials, learned, losses, strict=True)]
-    return TrainingResult(network, records)
+    records = [
+        TrainingRecord(initial, WeightStack.along(trajectory, k), history, seconds)
+        for k, (initial, history) in enumerate(zip(initials, losses, strict=True))
+    ]
+    return TrainingResult(network, records, replicates=train.replicates > 1)

@@ -9,6 +9,7 @@ identity above zero and a line of slope `off_slope` below it (relu 0, leaky_relu
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,14 +76,67 @@ def forward(weights: NetworkWeights, z: np.ndarray, slope_below_zero: float = 0.
     return activate(hidden_preactivation(weights, z), slope_below_zero) @ weights.w2 + weights.b2
 
 
+STACKED = ("W1", "b1", "w2", "b2")  # a WeightStack's arrays, in the post's names
+
+
+@dataclass(frozen=True)
+class WeightStack:
+    """Weight sets of one width stacked on a first axis: the networks an engine trains together, or one
+    network's epochs (its trajectory). W1 (n, x_size, width), b1 and w2 (n, width), b2 (n,); float64."""
+
+    W1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.b2)
+
+    def __getitem__(self, index: int) -> NetworkWeights:
+        return NetworkWeights(W1=self.W1[index], b1=self.b1[index], w2=self.w2[index], b2=self.b2[index])
+
+    def slice(self, start: int, stop: int) -> WeightStack:
+        return WeightStack(**{name: getattr(self, name)[start:stop] for name in STACKED})
+
+    def __iter__(self) -> Iterator[NetworkWeights]:
+        return (self[i] for i in range(len(self)))
+
+    @classmethod
+    def of(cls, weights: Sequence[NetworkWeights]) -> WeightStack:
+        return cls(**{name: np.stack([np.asarray(getattr(w, name)) for w in weights]) for name in STACKED})
+
+    @classmethod
+    def concat(cls, stacks: Sequence[WeightStack]) -> WeightStack:
+        if len(stacks) == 1:
+            return stacks[0]
+        return cls(**{name: np.concatenate([getattr(s, name) for s in stacks]) for name in STACKED})
+
+    @classmethod
+    def along(cls, stacks: Sequence[WeightStack], index: int) -> WeightStack:
+        """The `index`-th network of every stack: one network's trajectory from the engine's epochs."""
+        return cls(**{name: np.stack([getattr(s, name)[index] for s in stacks]) for name in STACKED})
+
+    def hidden_preactivation(self, z: np.ndarray) -> np.ndarray:
+        """z·W1 + b1 of every weight set at once: (n, rows, width)."""
+        return np.einsum("rd,ndh->nrh", z, self.W1) + self.b1[:, None, :]
+
+    def forward(self, z: np.ndarray, slope_below_zero: float = 0.0) -> np.ndarray:
+        """Every weight set's output on the rows of z: (n, rows)."""
+        return np.einsum("nrh,nh->nr", activate(self.hidden_preactivation(z), slope_below_zero), self.w2) + self.b2[:, None]
+
+
 @dataclass(frozen=True)
 class TrainingRecord:
     """One network's training: what the files and the MLflow run keep."""
 
     initial: NetworkWeights
-    learned: NetworkWeights
+    trajectory: WeightStack  # the weights after every epoch, the last one learned
     loss_history: list[float]  # the mean training loss of each epoch, as model.fit reports it
     seconds: float
+
+    @property
+    def learned(self) -> NetworkWeights:
+        return self.trajectory[len(self.trajectory) - 1]
 
     def weights_dict(self) -> dict[str, Any]:
         """Both weight sets in the post's names: what weights.json holds, beside the model and in the run."""

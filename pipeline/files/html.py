@@ -34,11 +34,15 @@ def _render(template: str, **values: object) -> str:
     return _TEMPLATES.get_template(template).render(**values)
 
 
-def figure_html(figure: Figure, alt: str) -> str:
+def png_html(png: bytes, alt: str) -> str:
     """An <img> whose PNG is a data URI: the page needs no image file beside it."""
+    return _render("figure.html", png_base64=base64.b64encode(png).decode("ascii"), alt=alt)
+
+
+def figure_html(figure: Figure, alt: str) -> str:
     png = io.BytesIO()
     figure.savefig(png, format="png")
-    return _render("figure.html", png_base64=base64.b64encode(png.getvalue()).decode("ascii"), alt=alt)
+    return png_html(png.getvalue(), alt)
 
 
 def table_html(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.weights import TrainingRecord
 from pipeline.files.atomic import atomic_path, write_json
-from pipeline.files.layout import HISTORY_FILE, INITS_FILE, MODEL_FILE, WEIGHTS_FILE
+from pipeline.files.layout import FIGURES, FIGURES_DIR, HISTORY_FILE, INITS_FILE, MODEL_FILE, REPLICATES_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from pipeline.core.training import TrainingResult
 
 
@@ -26,8 +28,17 @@ def save_record(record: TrainingRecord, model_dir: Path) -> None:
     write_json(Path(model_dir) / HISTORY_FILE, {"loss": record.loss_history, "seconds": record.seconds})
 
 
-def save_inits(records: list[TrainingRecord], model_dir: Path) -> None:
-    write_json(Path(model_dir) / INITS_FILE, {"seconds": records[0].seconds, "inits": [_record_dict(r) for r in records]})
+def save_networks(records: list[TrainingRecord], model_dir: Path, *, replicates: bool) -> None:
+    """Every initialisation's (or replicate's) weights and loss, the primary first."""
+    file, key = (REPLICATES_FILE, "replicates") if replicates else (INITS_FILE, "inits")
+    write_json(Path(model_dir) / file, {"seconds": records[0].seconds, key: [_record_dict(r) for r in records]})
+
+
+def save_figures(figures: Mapping[str, Figure], model_dir: Path) -> None:
+    """The pictures of how the network computes, as PNG files beside it (the report embeds them)."""
+    for name, figure in figures.items():
+        with atomic_path(Path(model_dir) / FIGURES_DIR / name) as tmp:
+            figure.savefig(tmp, format="png")
 
 
 def save_training(result: TrainingResult, model_dir: Path) -> Path:
@@ -37,8 +48,14 @@ def save_training(result: TrainingResult, model_dir: Path) -> Path:
         result.model.save(tmp)
     save_record(result.record, model_dir)
     if len(result.records) > 1:
-        save_inits(result.records, model_dir)
+        save_networks(result.records, model_dir, replicates=result.replicates)
     return model_file
+
+
+def read_figures(model_dir: Path) -> dict[str, bytes]:
+    """The PNG files `save_figures` wrote, by name, in FIGURES' order."""
+    folder = Path(model_dir) / FIGURES_DIR
+    return {name: (folder / name).read_bytes() for name in FIGURES if (folder / name).is_file()}
 
 
 def loss_csv(loss_history: Sequence[float]) -> str:

@@ -1,4 +1,5 @@
-"""What a person reads: the loss curve, and the summary table of every target, like the post's results."""
+"""What a person reads: the loss curve, the summary table of every target, like the post's results, and the
+pictures of how each network computes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 from matplotlib.figure import Figure
 
 from pipeline.core.evaluation import Evaluation
-from pipeline.files.html import figure_html, page_html, table_html
+from pipeline.files.html import figure_html, page_html, png_html, table_html
 from pipeline.files.markdown import code_cell
 
 
@@ -105,8 +106,22 @@ def summary_markdown(evaluations: Mapping[str, Evaluation]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_page(evaluations: Mapping[str, Evaluation], loss_histories: Mapping[str, Sequence[float]]) -> str:
-    """The same table as a self-contained HTML page with each target's loss curve: it opens offline."""
+# Side by side as the page's width allows, tops aligned: the pictures differ in height.
+PICTURE_ROW = '<div style="display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start">{}</div>'
+
+
+def _pictures_html(target: str, pngs: Mapping[str, bytes]) -> str:
+    """A target's pictures in the order given, each described by its file name for readers without images."""
+    return PICTURE_ROW.format("\n".join(png_html(png, f"{target}: {file_name}") for file_name, png in pngs.items()))
+
+
+def summary_page(
+    evaluations: Mapping[str, Evaluation],
+    loss_histories: Mapping[str, Sequence[float]],
+    figures: Mapping[str, Mapping[str, bytes]] | None = None,
+) -> str:
+    """The same table as a self-contained HTML page with each target's loss curve and, given `figures`
+    (target -> file name -> PNG bytes, as the run saves them), the pictures of how it computes: it opens offline."""
     sections = [("Results", table_html(SUMMARY_HEADER, summary_rows(evaluations)))]
     originals = _original_scale(evaluations)
     if originals:
@@ -120,4 +135,6 @@ def summary_page(evaluations: Mapping[str, Evaluation], loss_histories: Mapping[
         sections.append(
             (f"Training loss: {name}", figure_html(loss_curve_figure(history, name), f"training MSE per epoch of {name}"))
         )
+    for name, pngs in (figures or {}).items():
+        sections.append((f"How {name} computes", _pictures_html(name, pngs)))
     return page_html("toy-ann-lab results", sections)

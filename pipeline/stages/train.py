@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from pipeline.config import to_plain
-from pipeline.core.evaluation import inits_summary
 from pipeline.files.atomic import write_json, write_text
 from pipeline.files.records import loss_csv
 from pipeline.job import train_and_evaluate
@@ -28,12 +27,12 @@ def train(stage: StageContext) -> None:
     uri = resolve_tracking_uri(run.tracking.uri, stage.environment)
     recorder = RunRecorder(open_store(uri, run.tracking.experiment), name, to_plain(run))
     stage.failures.record = recorder.fail
-    result, evaluations = train_and_evaluate(run, problem, recorder, layout.data_file(run.target.dataset), layout.model_dir(name))
-    evaluation = evaluations[0]
-    write_text(layout.loss_file(name), loss_csv(result.record.loss_history))
-    write_json(layout.metrics_file(name), evaluation.metrics() | inits_summary(evaluations))
+    job = train_and_evaluate(run, problem, recorder, layout.data_file(run.target.dataset), layout.model_dir(name))
+    evaluation = job.evaluation
+    write_text(layout.loss_file(name), loss_csv(job.result.record.loss_history))
+    write_json(layout.metrics_file(name), job.metrics())
     write_json(layout.evaluation_file(name), evaluation.to_dict())
-    run_id = recorder.record(result.records, result.model, evaluations, run.model.seed)
+    run_id = job.record(recorder, run.model.seed)
     verdicts = {"relations hold": evaluation.relations_hold, "local relations hold": evaluation.local_relations_hold}
     held = ", ".join(f"{verdict}: {holds}" for verdict, holds in verdicts.items() if holds is not None)
     log.info(

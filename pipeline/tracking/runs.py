@@ -36,19 +36,28 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, flatten
-from pipeline.core.evaluation import Evaluation, best_initialisation, inits_summary, inits_table, verdict_counts
+from pipeline.core.evaluation import (
+    Evaluation,
+    best_initialisation,
+    inits_summary,
+    networks_columns,
+    networks_table,
+    verdict_counts,
+)
+from pipeline.core.replicates import ReplicateSummary
 from pipeline.core.targets import TargetProblem
 from pipeline.core.weights import TrainingRecord
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
 from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
-from pipeline.files.layout import REGIONS_FILE, WEIGHTS_FILE
+from pipeline.files.layout import FIGURES_DIR, REGIONS_FILE, WEIGHTS_FILE
 from pipeline.files.markdown import code_cell
 from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time, only_this_host_reaches
 from pipeline.tracking.tags import FAILURE_EPOCH_TAG, FAILURE_TAG
 
 if TYPE_CHECKING:
     import keras
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +210,22 @@ class RunRecorder:
         self.stream(epoch, loss)
 
     def record(
-        self, records: Sequence[TrainingRecord], network: keras.Model, evaluations: Sequence[Evaluation], first_seed: int
+        self,
+        records: Sequence[TrainingRecord],
+        network: keras.Model,
+        evaluations: Sequence[Evaluation],
+        first_seed: int,
+        *,
+        replicates: ReplicateSummary | None = None,
+        epoch_metrics: Mapping[str, Sequence[float]] | None = None,
+        figures: Mapping[str, Figure] | None = None,
     ) -> str:
         """The whole result into the started run, which then ends FINISHED: the rest of the loss history,
         both weight sets, the network as an MLflow Model, the evaluation (metrics; the formulas as tags and,
-        whole, as the run's description; evaluation.json; the linear regions, regions.json), and with several
-        initialisations each one's numbers (metric histories stepped by init, and `inits.csv`)."""
+        whole, as the run's description; evaluation.json; the linear regions, regions.json), the `epoch_metrics`
+        as histories stepped by epoch, the `figures`; with several initialisations or replicates, each one's
+        numbers as a table (`inits.json` or `replicates.json`, MLflow's table for its UI, to 10 digits; the same
+        whole as CSV) and, for replicates, their distribution."""
         if self.run_id is None or self.stream is None or self.ended:
             raise RuntimeError(f"the run of {self.run_name} is not open ({self.run_id})")
         run_id, client = self.run_id, self.client
@@ -214,26 +233,30 @@ class RunRecorder:
         primary, evaluation = records[0], evaluations[0]
         client.log_dict(run_id, primary.weights_dict(), WEIGHTS_FILE)
         log_network(client, self.store, run_id, network, run_params(self.config))
-        summary = {"train_seconds": primary.seconds, **evaluation.metrics(), **inits_summary(evaluations)}
+        several = inits_summary(evaluations) if replicates is None else replicates.metrics()
+        summary = {"train_seconds": primary.seconds, **evaluation.metrics(), **several}
         now = _now()
+        histories = [
+            Metric(name, value, now, epoch)
+            for name, values in (epoch_metrics or {}).items()
+            for epoch, value in enumerate(values, start=1)
+            if math.isfinite(value)
+        ]
         client.log_batch(
             run_id,
-            metrics=[Metric(key, value, now, 0) for key, value in summary.items()],
+            metrics=[Metric(key, value, now, 0) for key, value in summary.items()] + histories,
             tags=[RunTag(key, value) for key, value in evaluation.formulas().items()]
-            + [RunTag(MLFLOW_RUN_NOTE, run_description(self.target, evaluations))],
+            + [RunTag(MLFLOW_RUN_NOTE, run_description(self.target, evaluations, replicates))],
         )
         client.log_dict(run_id, evaluation.to_dict(), "evaluation.json")
         client.log_dict(run_id, regions_dict(evaluation), REGIONS_FILE)
+        for name, figure in (figures or {}).items():
+            client.log_figure(run_id, figure, f"{FIGURES_DIR}/{name}")
         if len(evaluations) > 1:
-            client.log_batch(
-                run_id,
-                metrics=[
-                    Metric(f"init_{name}", value, now, k)
-                    for k, ev in enumerate(evaluations)
-                    for name, value in ev.metrics().items()
-                ],
-            )
-            client.log_text(run_id, inits_table(evaluations, first_seed), "inits.csv")
+            kind = "replicate" if replicates is not None else "init"
+            columns = networks_columns(evaluations, first_seed, kind)
+            client.log_table(run_id, columns, f"{kind}s.json")
+            client.log_text(run_id, networks_table(columns), f"{kind}s.csv")
         client.set_terminated(run_id, RunStatus.FINISHED.value)
         self.ended = True
         return run_id
@@ -283,10 +306,10 @@ def regions_dict(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
-def run_description(target: str, evaluations: Sequence[Evaluation]) -> str:
+def run_description(target: str, evaluations: Sequence[Evaluation], replicates: ReplicateSummary | None = None) -> str:
     """The run's description (Markdown): what the network computes, its formulas whole (which the runs
-    table's tag columns cut off) and its largest linear regions; with several initialisations, how many got
-    there and the regions of the best one (lowest test MSE)."""
+    table's tag columns cut off) and its largest linear regions; with replicates, their distribution; with
+    several initialisations, how many got there and the regions of the best one (lowest test MSE)."""
     evaluation = evaluations[0]
     findings = [f"test MSE {evaluation.test_mse:.3g}"]
     if evaluation.relations_hold is not None:
@@ -307,6 +330,12 @@ def run_description(target: str, evaluations: Sequence[Evaluation]) -> str:
     text = (
         f"**{target}**: " + "; ".join(findings) + f".{note}\n\n| | formula |\n|---|---|\n{formulas}\n{_regions_table(evaluation)}"
     )
+    if replicates is not None:
+        return (
+            text
+            + f"\n**{replicates.replicates} replicates** (`replicates.json`):\n\n"
+            + "".join(f"- {line}\n" for line in replicates.lines())
+        )
     return text + (_inits_description(evaluations) if len(evaluations) > 1 else "")
 
 

@@ -237,6 +237,8 @@ class SweepTracking(Callback):
             sys.exit(ExitCode.JOBS_FAILED)
         print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {parent.run_id}, summary in {out_dir}\n")
         print(summary.markdown())
+        for line in summary.placement_lines():
+            print(line)
         if summary.missing:
             print(
                 f"error: {summary.missing} of {len(summary.jobs) + summary.missing} jobs left no run under the parent "

@@ -12,6 +12,7 @@ import tensorflow as tf
 from pipeline.config import Engine, RunConfig
 from pipeline.core import training
 from pipeline.core.draws import draw_post_stream
+from pipeline.core.engines import batch_orders, replicate_orders
 from pipeline.core.network import build_network
 from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.core.training import TrainingResult, train_network
@@ -126,3 +127,15 @@ def test_the_two_engines_learn_the_same_weights_within_1e_4_after_20_epochs_at_b
     assert np.max(np.abs(vector(keras_result) - vector(keras_result, "initial"))) > 0.1  # it did train
     np.testing.assert_allclose(vector(keras_result), vector(compiled_result), atol=1e-4, rtol=0)
     np.testing.assert_allclose(keras_result.record.loss_history, compiled_result.record.loss_history, rtol=1e-4)
+
+
+def test_each_replicate_takes_every_epoch_the_order_a_run_at_its_seed_takes():
+    seeds = [7, 8, 9]
+
+    drawn = list(replicate_orders(50, 4, seeds))
+
+    assert len(drawn) == 4 and all(orders.shape == (3, 50) for orders in drawn)
+    for k, seed in enumerate(seeds):
+        for epoch, order in enumerate(batch_orders(50, 4, seed)):
+            np.testing.assert_array_equal(drawn[epoch][k], order)
+    assert not np.array_equal(drawn[0][0], drawn[1][0])  # a new order every epoch

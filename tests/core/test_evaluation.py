@@ -13,10 +13,18 @@ from sklearn.metrics import mean_squared_error
 
 from pipeline.config import Activation, Function, Space
 from pipeline.core.draws import draw_post_stream
-from pipeline.core.evaluation import Evaluation, evaluate_network, evaluate_training, inits_summary, inits_table
+from pipeline.core.evaluation import (
+    Evaluation,
+    evaluate_network,
+    evaluate_training,
+    inits_summary,
+    lowest_train_mse_state,
+    networks_columns,
+    networks_table,
+)
 from pipeline.core.relations import exact_weights_for, format_formula
 from pipeline.core.targets import LinearRelation, target_problem
-from pipeline.core.weights import NetworkWeights, TrainingRecord
+from pipeline.core.weights import NetworkWeights, TrainingRecord, WeightStack
 from pipeline.errors import TrainingDiverged
 
 # The weights each target file names as its exact network (conf/target/*.yaml, x_size 5).
@@ -225,6 +233,8 @@ def test_metrics_are_numbers_with_stable_names_and_verdicts_as_zero_or_one(conve
         "linear_regions",
         "dead_units",
         "always_active_units",
+        "converged",
+        "w2_negative",
     ]
     assert all(type(value) is float for value in metrics.values())
     assert metrics["relations_hold"] == 1.0 and metrics["local_relations_hold"] == 1.0 and metrics["linear_regions"] == 1.0
@@ -268,10 +278,10 @@ def test_inits_summary_leaves_out_the_verdicts_that_do_not_apply(converged):
     assert inits_summary([product2, product2]) == {"inits": 2.0, "relu_dead_share": 0.0}
 
 
-def test_inits_table_has_a_column_per_metric_blank_where_it_does_not_apply(converged):
+def test_the_networks_table_has_a_column_per_metric_blank_where_it_does_not_apply(converged):
     max2 = replace(converged, m_residual=None, c_residual=None, relations_hold=None)
 
-    header, first, second = inits_table([converged, max2], first_seed=42).splitlines()
+    header, first, second = networks_table(networks_columns([converged, max2], first_seed=42, kind="init")).splitlines()
 
     assert header.split(",")[:8] == [
         "init",
@@ -303,7 +313,7 @@ def product_problem(problem_of):
 
 def test_a_primary_network_whose_mse_overflows_fails_as_diverged_with_its_loss_history(problem_of, model_config, eval_config):
     far_off = NetworkWeights(W1=np.array([1.0, 1.0]), b1=10.0, w2=1e6, b2=0.0)  # exp() of ~1e7 overflows
-    record = TrainingRecord(far_off, far_off, loss_history=[3.0, 2.0], seconds=0.1)
+    record = TrainingRecord(far_off, WeightStack.of([far_off, far_off]), loss_history=[3.0, 2.0], seconds=0.1)
 
     with pytest.raises(TrainingDiverged, match=r"test MSE is inf .*lower train.lr \(was 0.5\)") as error:
         evaluate_training([record], product_problem(problem_of), model=model_config(), eval_=eval_config, lr=0.5)
@@ -315,9 +325,49 @@ def test_every_initialisation_is_scored_primary_first_and_only_the_primary_must_
     problem = product_problem(problem_of)
     exact = exact_weights_for(problem.relation, w2=2.0, b1=30.0)
     far_off = NetworkWeights(W1=np.array([1.0, 1.0]), b1=10.0, w2=1e6, b2=0.0)
-    records = [TrainingRecord(w, w, [1.0], 0.1) for w in (exact, far_off)]
+    records = [TrainingRecord(w, WeightStack.of([w]), [1.0], 0.1) for w in (exact, far_off)]
 
     primary, other = evaluate_training(records, problem, model=model_config(), eval_=eval_config, lr=0.5)
 
     assert primary.relations_hold and primary.test_mse < 1e-18
     assert other.test_mse == math.inf and not other.relations_hold
+
+
+def test_a_network_whose_relu_is_off_at_the_largest_target_has_not_converged_though_its_relations_hold(
+    problem_of, model_config, eval_config
+):
+    """The post's w2 < 0 failure: on for the small sums, off (the constant b2) for the largest."""
+    x = np.random.default_rng(3).normal(size=(400, 3))
+    problem = problem_of(Function.affine, x, x[:200])
+    upside_down = NetworkWeights(W1=np.full(3, -0.5), b1=1.0, w2=-2.0, b2=2.0)  # hidden > 0 exactly where sum < 2
+
+    evaluation = evaluate_network(upside_down, problem, model=model_config(), eval_=eval_config)
+
+    assert evaluation.relations_hold and evaluation.w2_negative
+    assert evaluation.converged is False and evaluation.metrics()["converged"] == 0.0
+
+
+def test_a_network_on_at_the_largest_target_whose_relations_hold_has_converged(problem_of, model_config, eval_config, converged):
+    assert converged.converged is True and converged.w2_negative is False
+
+
+def test_the_second_figure_takes_the_state_with_the_lowest_training_mse_among_the_last_epochs(problem_of, model_config):
+    x = np.random.default_rng(4).normal(size=(300, 2))
+    problem = problem_of(Function.affine, x, x[:100])
+    exact = exact_weights_for(problem.relation, w2=1.0, b1=40.0)
+    off = replace(exact, b2=exact.b2 + 0.1)
+    trajectory = WeightStack.of([exact, off, replace(exact, b2=exact.b2 + 0.01), off])
+
+    assert lowest_train_mse_state(trajectory, problem, model_config(), last=3) == (3, pytest.approx(1e-4))
+    assert lowest_train_mse_state(trajectory, problem, model_config(), last=100) == (1, pytest.approx(0.0, abs=1e-20))
+    assert lowest_train_mse_state(trajectory, problem, model_config(), last=1) == (4, pytest.approx(1e-2))
+
+
+def test_the_second_figure_is_scored_on_the_original_scale_of_a_log_space_target(problem_of, model_config, eval_config):
+    problem = product_problem(problem_of)
+    exact = exact_weights_for(problem.relation, w2=2.0, b1=30.0)
+    records = [TrainingRecord(exact, WeightStack.of([replace(exact, b2=exact.b2 + 0.5), exact]), [1.0, 0.5], 0.1)]
+
+    [evaluation] = evaluate_training(records, problem, model=model_config(), eval_=eval_config, lr=0.5)
+
+    assert evaluation.lowest_train_mse_epoch == 2 and evaluation.test_mse_at_lowest_train_mse < 1e-18

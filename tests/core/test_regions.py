@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import Space
-from pipeline.core.regions import active_fraction, find_regions
+from pipeline.core.regions import active_fraction, find_regions, largest_active_map
 from pipeline.core.weights import NetworkWeights, forward
 
 Z2 = np.random.default_rng(0).normal(size=(300, 2))
@@ -108,3 +108,15 @@ def test_a_width_64_network_on_ten_thousand_rows_has_thousands_of_regions_and_a_
 
     assert read.linear_regions > 1000 and sum(region.rows for region in read.regions) == 10_000
     assert read.local.slope.shape == (10_000, 5)
+
+
+@pytest.mark.parametrize("width", [1, 3, 16])
+def test_the_largest_active_map_alone_is_bit_for_bit_the_regions_one(width):
+    rng = np.random.default_rng(width)
+    weights = NetworkWeights(W1=rng.normal(size=(5, width)), b1=rng.normal(size=width), w2=rng.normal(size=width), b2=0.3)
+    z = rng.normal(size=(2000, 5))
+
+    alone, full = largest_active_map(weights, z, 0.0), find_regions(weights, z, 0.0).largest_active.map
+
+    np.testing.assert_array_equal(alone.slope, full.slope)
+    assert alone.intercept == full.intercept

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.config import Activation, Engine, Optimizer, RunConfig
 from pipeline.core.draws import draw_post_stream
+from pipeline.core.engines import batch_orders
 from pipeline.core.evaluation import evaluate_network
 from pipeline.core.network import network_weights
 from pipeline.core.targets import TargetProblem, target_problem
@@ -221,6 +222,70 @@ def test_several_initialisations_train_alongside_the_primary_which_stays_as_with
     np.testing.assert_allclose(together.record.learned.W1, alone.record.learned.W1, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(together.records[1].initial.W1, seed_5.record.initial.W1)
     np.testing.assert_array_equal(network_weights(together.model).W1, together.record.learned.W1.astype("float32"))
+
+
+def test_replicate_0_is_exactly_the_run_without_replicates_and_replicate_k_the_run_at_seed_plus_k(run_config):
+    alone = train(small_run(run_config, "data.n_train=256", "model.seed=4"))
+    replicated = train(small_run(run_config, "data.n_train=256", "model.seed=4", "train.replicates=3"))
+    seed_6 = train(small_run(run_config, "data.n_train=256", "model.seed=6"))
+
+    assert len(replicated.records) == 3 and replicated.replicates
+    np.testing.assert_array_equal(replicated.record.learned.W1, alone.record.learned.W1)
+    assert replicated.record.loss_history == alone.record.loss_history
+    np.testing.assert_array_equal(replicated.records[2].initial.W1, seed_6.record.initial.W1)
+    np.testing.assert_allclose(replicated.records[2].learned.W1, seed_6.record.learned.W1, rtol=1e-5, atol=1e-7)
+
+
+def test_replicates_take_their_own_batches_where_initialisations_share_the_primarys(run_config):
+    """Networks 1 and 2 start from the same weights either way; only their batches differ."""
+    replicated = train(small_run(run_config, "data.n_train=256", "model.seed=4", "train.replicates=3"))
+    shared = train(small_run(run_config, "data.n_train=256", "model.seed=4", "train.inits=3"))
+
+    for k in (1, 2):
+        np.testing.assert_array_equal(replicated.records[k].initial.W1, shared.records[k].initial.W1)
+        assert np.abs(replicated.records[k].learned.W1 - shared.records[k].learned.W1).max() > 1e-4
+    np.testing.assert_allclose(replicated.record.learned.W1, shared.record.learned.W1, rtol=1e-5, atol=1e-7)
+
+
+def test_every_epochs_weights_are_kept_the_last_being_the_learned_ones(run_config):
+    result = train(small_run(run_config, "train.epochs=4", "train.replicates=2"))
+
+    for record in result.records:
+        assert len(record.trajectory) == 4 == len(record.loss_history)
+        np.testing.assert_array_equal(record.trajectory[3].W1, record.learned.W1)
+        assert not np.array_equal(record.trajectory[0].W1, record.trajectory[3].W1)
+
+
+def _sgd_in_float64(weights, z, y, orders, *, batch_size, lr):
+    """The post's SGD on one ReLU unit, by hand in float64: what train.dtype=float64 must compute."""
+    w1, b1, w2, b2 = weights.W1[:, 0].copy(), float(weights.b1[0]), float(weights.w2[0]), weights.b2
+    for order in orders:
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            hidden = z[rows] @ w1 + b1
+            on = hidden > 0
+            grad_out = 2 * (w2 * np.maximum(hidden, 0) + b2 - y[rows]) / len(rows)
+            grad_hidden = grad_out * w2 * on
+            w1, b1, w2, b2 = (
+                w1 - lr * (z[rows].T @ grad_hidden),
+                b1 - lr * grad_hidden.sum(),
+                w2 - lr * (grad_out * np.maximum(hidden, 0)).sum(),
+                b2 - lr * grad_out.sum(),
+            )
+    return w1
+
+
+def test_float64_training_is_the_posts_sgd_in_double_precision(run_config):
+    config = small_run(run_config, "train.dtype=float64", "train.epochs=2")
+    problem = problem_of(config)
+
+    result = train_network(problem, config.model, config.train)
+
+    orders = list(batch_orders(len(problem.z_train), 2, config.model.seed))
+    expected = _sgd_in_float64(result.record.initial, problem.z_train, problem.y_train, orders, batch_size=32, lr=0.003)
+    np.testing.assert_allclose(result.record.learned.W1[:, 0], expected, rtol=1e-12)
+    float32 = train(small_run(run_config, "train.epochs=2"))
+    assert np.abs(float32.record.learned.W1[:, 0] - expected).max() > 1e-9  # float32 rounds visibly off it
 
 
 class _Terminal(io.StringIO):

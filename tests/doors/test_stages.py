@@ -142,7 +142,12 @@ def test_train_stage_writes_model_loss_metrics_and_evaluation_and_records_one_fi
         train(stage)
 
     layout = stage.layout
-    assert {p.name for p in layout.model_dir("sum").iterdir()} == {"model.keras", "weights.json", "history.json"}
+    assert {p.name for p in layout.model_dir("sum").iterdir()} == {"model.keras", "weights.json", "history.json", "figures"}
+    assert sorted(p.name for p in (layout.model_dir("sum") / "figures").iterdir()) == [
+        "preactivation.png",
+        "predicted_vs_true.png",
+        "relations_over_epochs.png",
+    ]
     loss = loss_from_csv(layout.loss_file("sum").read_text())
     metrics, evaluation = read_json(layout.metrics_file("sum")), read_json(layout.evaluation_file("sum"))
     [run] = recorded_runs(ready_store)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from pipeline.files.html import figure_html, page_html, table_html
+from pipeline.files.html import figure_html, page_html, png_html, table_html
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -51,6 +51,16 @@ def test_a_figure_is_an_img_whose_png_is_an_inline_data_uri():
     assert base64.b64decode(encoded).startswith(PNG_SIGNATURE)
     alt = re.search(r'alt="([^"<>]*)"', image)
     assert alt is not None and html.unescape(alt.group(1)) == 'loss of "sum" <1>'
+
+
+def test_png_bytes_are_embedded_as_given_with_an_escaped_alt():
+    png = PNG_SIGNATURE + b"made elsewhere, e.g. the pictures of how a network computes"
+
+    image = png_html(png, alt="sum: <preactivation.png>")
+
+    encoded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', image)
+    assert encoded is not None and base64.b64decode(encoded.group(1)) == png
+    assert 'alt="sum: &lt;preactivation.png&gt;"' in image
 
 
 def test_a_page_escapes_its_title_and_headings_and_loads_nothing_from_outside():

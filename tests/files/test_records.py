@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.config import Engine
 from pipeline.core.training import train_network
-from pipeline.core.weights import NetworkWeights, TrainingRecord
+from pipeline.core.weights import NetworkWeights, TrainingRecord, WeightStack
 from pipeline.files.atomic import read_json
 from pipeline.files.records import loss_csv, loss_from_csv, save_record, save_training
 from tests.helpers import model_config, sum_problem, train_config
@@ -16,7 +16,7 @@ from tests.helpers import model_config, sum_problem, train_config
 def test_a_training_record_is_written_exactly(tmp_path):
     initial = NetworkWeights(W1=np.array([0.1, -0.2]), b1=0.0, w2=1.5, b2=0.0)
     learned = NetworkWeights(W1=np.array([1 / 3, 0.25]), b1=3.1, w2=2.9, b2=-8.8)
-    record = TrainingRecord(initial, learned, loss_history=[1.5, 0.25, 1e-9], seconds=12.5)
+    record = TrainingRecord(initial, WeightStack.of([initial, initial, learned]), loss_history=[1.5, 0.25, 1e-9], seconds=12.5)
 
     save_record(record, tmp_path)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from dataclasses import replace
 
 from pipeline.files.report import summary_markdown, summary_page
@@ -30,6 +32,25 @@ def test_html_summary_holds_the_same_rows_and_one_inline_loss_curve_per_target()
 
     assert "<td>yes (atol 0.001)</td>" in page and "<td>f(X) = e^-0.0 * x1^1.0</td>" in page
     assert page.count('src="data:image/png;base64,') == 2
+
+
+def test_html_summary_shows_each_targets_pictures_of_how_it_computes_in_their_own_section():
+    pictures = {"preactivation.png": b"\x89PNG one", "predicted_vs_true.png": b"\x89PNG two"}
+
+    page = summary_page({"sum": CONVERGED}, {"sum": [1.0, 0.1]}, figures={"sum": pictures})
+
+    section = page.split("<h2>How sum computes</h2>", 1)[1]
+    embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"', section)
+    assert [(base64.b64decode(png), alt) for png, alt in embedded] == [
+        (b"\x89PNG one", "sum: preactivation.png"),
+        (b"\x89PNG two", "sum: predicted_vs_true.png"),
+    ]
+
+
+def test_html_summary_without_pictures_has_no_section_for_them():
+    page = summary_page({"sum": CONVERGED}, {"sum": [1.0, 0.1]})
+
+    assert "computes</h2>" not in page
 
 
 def test_a_target_without_m_and_c_shows_n_a_and_its_regions_and_why_it_cannot_be_exact():

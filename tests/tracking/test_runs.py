@@ -28,9 +28,10 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 from pipeline.config import Dataset, to_plain
 from pipeline.core.draws import draw_post_stream
 from pipeline.core.targets import target_problem
-from pipeline.core.weights import NetworkWeights, TrainingRecord, forward
+from pipeline.core.weights import NetworkWeights, TrainingRecord, WeightStack, forward
 from pipeline.errors import TrackingError, TrainingDiverged
 from pipeline.failures import FailurePath, RunStatus
+from pipeline.files.atomic import read_json
 from pipeline.job import train_and_evaluate
 from pipeline.tracking import runs
 from pipeline.tracking.runs import RunRecorder, open_store, problem_datasets
@@ -59,7 +60,7 @@ def history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
 # A job recorded whole (the `recorded_product` fixture: one tiny training, read by each test) ---------------
 
 
-def test_a_recorded_run_holds_config_history_weights_and_evaluation_and_no_raw_model_or_figure(recorded_product, tmp_path):
+def test_a_recorded_run_holds_config_history_weights_evaluation_and_its_pictures_and_no_raw_model(recorded_product, tmp_path):
     job = recorded_product
     [evaluation] = job.evaluations
     client = MlflowClient(tracking_uri=job.uri)
@@ -84,7 +85,15 @@ def test_a_recorded_run_holds_config_history_weights_and_evaluation_and_no_raw_m
         "weights.json",
         "evaluation.json",
         "regions.json",
+        "figures",
     }
+    assert {a.path for a in client.list_artifacts(job.run_id, "figures")} == {
+        "figures/preactivation.png",
+        "figures/relations_over_epochs.png",
+        "figures/predicted_vs_true.png",
+    }
+    residuals = history(client, job.run_id, "m_residual_per_epoch")
+    assert sorted(residuals) == [1, 2, 3] and residuals[3] == pytest.approx(evaluation.m_residual)
     regions = json.loads(artifact(client, job.run_id, "regions.json", tmp_path))
     assert regions["regions"] == evaluation.regions and regions["linear_regions"] == evaluation.linear_regions
     weights = json.loads(artifact(client, job.run_id, "weights.json", tmp_path))
@@ -252,7 +261,7 @@ def test_an_unusable_store_fails_before_any_work_with_one_line(run_config, tmp_p
     assert "is not usable" in str(error.value) and "\n" not in str(error.value)
 
 
-def test_several_initialisations_are_recorded_per_init_and_as_a_share(run_config, tmp_path, ready_store):
+def test_several_initialisations_are_recorded_as_a_table_and_a_share_not_as_histories(run_config, tmp_path, ready_store):
     run = run_config("data.n_train=256", "data.n_test=64", "train.epochs=3", "train.batch_size=32", "train.inits=3")
     draws = draw_post_stream(run.data)
     split = draws.splits[Dataset.gaussian]
@@ -265,9 +274,31 @@ def test_several_initialisations_are_recorded_per_init_and_as_a_share(run_config
     assert metrics["inits"] == 3
     assert metrics["relations_hold_share"] == sum(ev.relations_hold for ev in evaluations) / 3
     assert metrics["test_mse"] == evaluations[0].test_mse
-    assert [m.value for m in client.get_metric_history(run_id, "init_test_mse")] == [ev.test_mse for ev in evaluations]
-    table = artifact(client, run_id, "inits.csv", tmp_path).splitlines()
-    assert table[0].startswith("init,model_seed,test_mse") and [row.split(",")[1] for row in table[1:]] == ["42", "43", "44"]
+    assert not [name for name in metrics if name.startswith("init_")]  # no histories stepped by init
+    table = json.loads(artifact(client, run_id, "inits.json", tmp_path))
+    column = dict(zip(table["columns"], zip(*table["data"], strict=True), strict=True))["test_mse"]
+    assert column == pytest.approx([ev.test_mse for ev in evaluations], rel=1e-9)  # MLflow's table: 10 digits
+    rows = artifact(client, run_id, "inits.csv", tmp_path).splitlines()
+    assert rows[0].startswith("init,model_seed,test_mse") and [row.split(",")[1] for row in rows[1:]] == ["42", "43", "44"]
+
+
+def test_replicates_are_recorded_with_their_distribution_and_a_table(run_config, tmp_path, ready_store):
+    run = run_config("target=product", "data.n_train=256", "data.n_test=64", "train.epochs=3", "train.batch_size=32")
+    run = replace(run, train=replace(run.train, replicates=4))
+    draws = draw_post_stream(run.data)
+    problem = target_problem(run.target, draws.splits[Dataset.gamma], draws.coefficients)
+
+    run_id, _, evaluations = record_job(run, problem, ready_store, tmp_path / "model")
+
+    client = MlflowClient(tracking_uri=ready_store)
+    recorded = client.get_run(run_id).data
+    assert recorded.metrics["replicates"] == 4 and "inits" not in recorded.metrics
+    assert recorded.metrics["replicates_test_mse_max"] == max(ev.test_mse for ev in evaluations)
+    assert recorded.metrics["converged_share"] == sum(bool(ev.converged) for ev in evaluations) / 4
+    assert "**4 replicates**" in recorded.tags["mlflow.note.content"]
+    table = json.loads(artifact(client, run_id, "replicates.json", tmp_path))
+    assert table["columns"][:2] == ["replicate", "model_seed"] and len(table["data"]) == 4
+    assert sorted(read_json(tmp_path / "model" / "replicates.json")) == ["replicates", "seconds"]
 
 
 @pytest.mark.slow
@@ -332,7 +363,9 @@ def test_a_store_whose_deleted_default_was_garbage_collected_still_opens_a_new_e
 
 RECORD = TrainingRecord(
     initial=NetworkWeights(W1=np.array([0.1]), b1=0.0, w2=1.0, b2=0.0),
-    learned=NetworkWeights(W1=np.array([1.0]), b1=0.0, w2=1.0, b2=0.0),
+    trajectory=WeightStack.of(
+        [NetworkWeights(W1=np.array([0.5]), b1=0.0, w2=1.0, b2=0.0), NetworkWeights(W1=np.array([1.0]), b1=0.0, w2=1.0, b2=0.0)]
+    ),
     loss_history=[0.5, 0.25],
     seconds=1.0,
 )
