@@ -165,6 +165,10 @@ class EvalConfig:
     # The second figure: the test MSE of the epoch-end state with the lowest training MSE (original scale)
     # among the last this many epochs (every epoch of a shorter training); training data only choose it.
     best_of_last: int = MISSING
+    # A network has converged when its verdict holds (the post's relations, else the local ones) and its test R²
+    # on the original scale is at least this: the product's w2 < 0 networks hold the relations in log space
+    # but clip the largest products (R² 0.88).
+    converged_r2: float = MISSING
 
 
 @dataclass
@@ -327,6 +331,12 @@ def validate_shared(data: DataConfig, train: TrainConfig, eval_: EvalConfig, tra
     _check(0 <= train.momentum < 1, "train.momentum", train.momentum, "must be in [0, 1) (Keras's SGD momentum)")
     _check_positive_finite("eval.atol", eval_.atol)
     _check(0 < eval_.local_share <= 1, "eval.local_share", eval_.local_share, "must be a share in (0, 1]")
+    _check(
+        0 < eval_.converged_r2 <= 1,
+        "eval.converged_r2",
+        eval_.converged_r2,
+        "must be in (0, 1]: the test R² a converged network reaches",
+    )
     _check_positive_int("eval.best_of_last", eval_.best_of_last)  # more than train.epochs: every epoch
     validate_tracking(tracking)
 

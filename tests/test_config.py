@@ -209,6 +209,7 @@ PIPELINE_PARAMS = {
     "eval.atol": 0.001,
     "eval.local_share": 0.99,
     "eval.best_of_last": 100,
+    "eval.converged_r2": 0.999,
     "tracking.uri": None,
     "tracking.experiment": "toy-ann",
     **{

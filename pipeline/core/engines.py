@@ -13,7 +13,10 @@ as a column of ones, so a step is a handful of fused ops. Its optimizers are Ker
 Keras's own arithmetic and defaults (keras/src/optimizers/sgd.py and adam.py), and their state (momentum
 buffers, Adam's moments and step count) goes into every epoch's graph and comes back out, as a compiled
 Keras optimizer's variables outlive each `fit`. Both take the batch-mean squared error, the final partial
-batch included, in float32.
+batch included, in float32 (the compiled engine in float64 too, with `train.dtype`).
+
+Replicates (`replicate_orders`) each take their own row order: the compiled engine then gathers every
+network's batch at every step.
 """
 
 from __future__ import annotations
@@ -56,31 +59,29 @@ ORDER_THREADS = 2  # NumPy's shuffle releases the GIL: two threads draw replicat
 
 
 def replicate_orders(n_rows: int, epochs: int, seeds: Sequence[int]) -> Iterator[np.ndarray]:
-    """Every epoch, one row order per seed (K, rows): row k is exactly `batch_orders(n_rows, epochs, seeds[k])`'s,
-    so replicate k takes the batches of a run at that seed. A permutation of 100k rows costs ~1.5 ms, more
-    than a network's epoch in the graph, so the next epoch's are drawn in threads while this one trains."""
+    """Every epoch, one row order per seed (K, rows), int32: row k is exactly `batch_orders(n_rows, epochs,
+    seeds[k])`'s, so replicate k takes the batches of a run at that seed. A permutation of 100k rows costs
+    ~1.5 ms, more than a network's epoch in the graph, so the next epoch's are drawn in threads (each
+    filling its own rows) while this one trains."""
     streams = [batch_orders(n_rows, epochs, seed) for seed in seeds]
-    chunks = [streams[i::ORDER_THREADS] for i in range(ORDER_THREADS)]
 
-    def draw(chunk: list[Iterator[np.ndarray]]) -> list[np.ndarray]:
-        return [next(stream) for stream in chunk]
+    def draw(orders: np.ndarray, first: int) -> None:
+        for k in range(first, len(streams), ORDER_THREADS):
+            orders[k] = next(streams[k])
 
-    def epoch_orders(pool: ThreadPoolExecutor) -> Future[np.ndarray]:
-        parts = [pool.submit(draw, chunk) for chunk in chunks]
-        return pool.submit(lambda: _interleave([part.result() for part in parts], len(seeds)))
+    def epoch_orders(pool: ThreadPoolExecutor) -> tuple[np.ndarray, list[Future[None]]]:
+        orders = np.empty((len(streams), n_rows), dtype=np.int32)
+        return orders, [pool.submit(draw, orders, first) for first in range(ORDER_THREADS)]
 
-    with ThreadPoolExecutor(ORDER_THREADS + 1) as pool:
+    with ThreadPoolExecutor(ORDER_THREADS) as pool:
         pending = epoch_orders(pool) if epochs else None
         for epoch in range(epochs):
             assert pending is not None
-            orders = pending.result()
+            orders, drawing = pending
+            for part in drawing:
+                part.result()
             pending = epoch_orders(pool) if epoch + 1 < epochs else None
             yield orders
-
-
-def _interleave(parts: list[list[np.ndarray]], count: int) -> np.ndarray:
-    """The chunks' orders back in seed order: chunk i drew seeds i, i + ORDER_THREADS, ..."""
-    return np.stack([parts[k % len(parts)][k // len(parts)] for k in range(count)])
 
 
 def keras_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
@@ -304,25 +305,25 @@ def _unpack(params: Params, width: int) -> WeightStack:
 
 
 class _Networks:
-    """Some of the networks and their optimizer state, stepped one epoch at a time by one compiled graph."""
+    """Some of the networks and their optimizer state, stepped one epoch at a time by one compiled graph.
+    `rows`: which rows of a (K, rows) order are theirs (None: they all take the one shared order); a single
+    network on its own order takes the shared graph, exactly as a run of its seed."""
 
     def __init__(
-        self,
-        initials: Sequence[NetworkWeights],
-        order_rows: slice | None,
-        fit: Callable[..., tf.Tensor],
-        train: TrainConfig,
-        dtype: tf.DType,
+        self, initials: Sequence[NetworkWeights], rows: slice | None, n_rows: int, model: ModelConfig, train: TrainConfig
     ):
-        self.order_rows = order_rows  # which rows of a (K, rows) order are theirs; None: the one shared order
+        self.rows = rows
+        self.own_orders = rows is not None and len(initials) > 1
+        dtype = tf.as_dtype(train.dtype.value)
         self.params = _pack(initials, dtype)
         update, self.state = _optimizer(train, self.params)
-        self.epoch = fit(update, len(initials))
+        build = _own_orders_epoch_function if self.own_orders else _epoch_function
+        self.epoch = build(n_rows, train.batch_size, len(initials), model.width, _activation(model, dtype), update)
 
     def step_epoch(self, x: tf.Tensor, y: tf.Tensor, order: np.ndarray) -> tf.Tensor:
-        mine = order if self.order_rows is None else order[self.order_rows]
-        if self.order_rows is not None and mine.shape[0] == 1:
-            mine = mine[0]  # a network on its own orders alone: the shared graph, exactly as a run of its seed
+        mine = order if self.rows is None else order[self.rows]
+        if mine.ndim == 2 and not self.own_orders:
+            mine = mine[0]
         self.params, self.state, loss = self.epoch(self.params, self.state, x, y, tf.constant(mine, tf.int32))
         return loss
 
@@ -350,22 +351,16 @@ def compiled_epochs(
     n_rows = len(z)
     x = tf.constant(np.hstack([z, np.ones((n_rows, 1))]), dtype)
     targets = tf.constant(y, dtype)
-    activate = _activation(model, dtype)
-
-    def fit(own_orders: bool) -> Callable[..., tf.Tensor]:
-        build = _own_orders_epoch_function if own_orders else _epoch_function
-        return lambda update, networks: build(n_rows, train.batch_size, networks, model.width, activate, update)
-
     groups: list[_Networks] = []
     for order in orders:
         if not groups and order.ndim == 1:
-            groups = [_Networks(initials, None, fit(False), train, dtype)]
+            groups = [_Networks(initials, None, n_rows, model, train)]
         elif not groups:
             if len(order) != len(initials):
                 raise ValueError(f"{len(order)} row orders for {len(initials)} networks: one per network, or one for all")
-            groups = [_Networks(initials[:1], slice(0, 1), fit(False), train, dtype)]
+            groups = [_Networks(initials[:1], slice(0, 1), n_rows, model, train)]
             if len(initials) > 1:
-                groups.append(_Networks(initials[1:], slice(1, None), fit(len(initials) > 2), train, dtype))
+                groups.append(_Networks(initials[1:], slice(1, None), n_rows, model, train))
         losses = [group.step_epoch(x, targets, order) for group in groups]
         stacks = [_unpack(group.params, model.width) for group in groups]
         yield WeightStack.concat(stacks), np.concatenate([loss.numpy() for loss in losses]).astype(np.float64)

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import mean_squared_error
+from sklearn.metrics import mean_squared_error, r2_score
 
 from pipeline.config import EvalConfig, Function, ModelConfig, Space
-from pipeline.core.regions import NetworkRegions, active_fraction, find_regions, units_on
+from pipeline.core.regions import NetworkRegions, active_fraction, find_regions
 from pipeline.core.relations import format_formula, format_power_formula, local_residuals, relation_residuals
 from pipeline.core.targets import TargetProblem, from_target_space
 from pipeline.core.weights import NetworkWeights, TrainingRecord, WeightStack, forward, off_slope
@@ -22,6 +22,7 @@ from pipeline.errors import TrainingDiverged
 # The metrics MLflow and DVC track, in this order; a metric that does not apply to the target is left out.
 METRIC_NAMES = (
     "test_mse",
+    "test_r2",
     "m_residual",
     "c_residual",
     "relations_hold",
@@ -49,6 +50,7 @@ QUANTILES = {"p50": 0.5, "p90": 0.9, "max": 1.0}
 @dataclass(frozen=True)
 class Evaluation:
     test_mse: float
+    test_r2: float  # on the original scale, as the MSE: the share of the target's variance the network explains
     # The post's relations, for an affine target: the map of the largest region with a unit on against m and c
     # (at width 1, w2*W1 and w2*b1 + b2 as in the post, wherever the ReLU is on for any row).
     m_residual: float | None
@@ -85,11 +87,11 @@ class Evaluation:
     local_intercept_residual_p50: float | None
     local_intercept_residual_p90: float | None
     local_intercept_residual_max: float | None
-    # Whether the network learned the target: its verdict (the post's relations, else the local ones) holds and
-    # a unit is on at the test row of the largest target, where a network with the ReLU off there (the post's
-    # w2 < 0 failure: on for the smallest targets, off for the largest) misses most (None: no verdict).
+    # Whether the network learned the target: its verdict (the post's relations, else the local ones) holds and its
+    # test R² is at least eval.converged_r2 (None: the target has no verdict). The product's w2 < 0 networks hold
+    # the relations in log space, the unit on for the smallest products only: they clip the largest.
     converged: bool | None
-    w2_negative: bool | None  # width 1 with a kink: the output weight's sign, which such failures share
+    w2_negative: bool | None  # width 1 with a kink: the output weight's sign (the unit on below a threshold of y)
     # The second figure: over the last eval.best_of_last epochs, the epoch-end state with the lowest training MSE
     # on the original scale (training data only choose it), and its test MSE. None without the epochs' weights.
     lowest_train_mse_epoch: int | None
@@ -119,6 +121,14 @@ def _mean_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return math.inf
     with np.errstate(over="ignore"):
         return float(mean_squared_error(y_true, y_pred))
+
+
+def _r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """sklearn's R², or minus infinity where the predictions are not finite (as `_mean_squared_error`)."""
+    if not np.all(np.isfinite(y_pred)):
+        return -math.inf
+    with np.errstate(over="ignore"):
+        return float(r2_score(y_true, y_pred))
 
 
 def width_note(problem: TargetProblem, width: int) -> str | None:
@@ -210,20 +220,20 @@ def evaluate_network(
     epochs' weights, also the second figure (`lowest_train_mse_state`)."""
     slope_below_zero = off_slope(model)
     regions = find_regions(weights, problem.z_test, slope_below_zero)
-    y_test_target = problem.function.values(problem.z_test)
-    y_test = from_target_space(y_test_target, problem.space)
+    y_test = from_target_space(problem.function.values(problem.z_test), problem.space)
     with np.errstate(over="ignore"):
         y_pred = from_target_space(forward(weights, problem.z_test, slope_below_zero), problem.space)
     true_original, recovered_original = _original_formulas(problem, regions)
     post, local = _post_relations(problem, regions, eval_.atol), _local_relations(problem, regions, eval_)
-    on_at_largest = bool(units_on(weights, problem.z_test[[int(np.argmax(y_test_target))]], slope_below_zero).any())
+    test_mse, test_r2 = _mean_squared_error(y_test, y_pred), _r2(y_test, y_pred)
     verdict = _verdict(post, local)
     kinked_width_1 = weights.width == 1 and slope_below_zero < 1
     epoch, selected_mse = (
         lowest_train_mse_state(trajectory, problem, model, eval_.best_of_last) if trajectory is not None else (None, None)
     )
     return Evaluation(
-        test_mse=_mean_squared_error(y_test, y_pred),
+        test_mse=test_mse,
+        test_r2=test_r2,
         relu_active_fraction=active_fraction(weights, problem.z_train, slope_below_zero),
         relu_active_fraction_test=active_fraction(weights, problem.z_test, slope_below_zero),
         atol=eval_.atol,
@@ -238,7 +248,7 @@ def evaluate_network(
         dead_units=regions.dead_units,
         always_active_units=regions.always_active_units,
         regions=[region.to_dict(problem.space) for region in regions.regions],
-        converged=None if verdict is None else bool(verdict and on_at_largest),
+        converged=None if verdict is None else bool(verdict and test_r2 >= eval_.converged_r2),
         w2_negative=bool(weights.w2[0] < 0) if kinked_width_1 else None,
         lowest_train_mse_epoch=epoch,
         test_mse_at_lowest_train_mse=selected_mse,

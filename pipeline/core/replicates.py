@@ -88,8 +88,8 @@ class Placement:
 @dataclass(frozen=True)
 class ReplicateSummary:
     replicates: int
-    converged: int  # the target's relations hold and, at width 1, w2 > 0 (the ReLU on for the largest targets)
-    w2_negative: int | None  # width 1: how many ended with w2 < 0, the post's relations possibly holding
+    converged: int  # the target's verdict holds and the test R² reaches eval.converged_r2 (Evaluation.converged)
+    w2_negative_failures: int | None  # width 1: of the others, how many ended with w2 < 0 (the product's failure)
     converged_interval: tuple[float, float]
     test_mse: Spread  # over every replicate
     converged_test_mse: Spread | None  # over the converged ones
@@ -107,8 +107,8 @@ class ReplicateSummary:
             "converged_share_high": self.converged_interval[1],
             **self.test_mse.metrics("replicates_test_mse"),
         }
-        if self.w2_negative is not None:
-            values["w2_negative_share"] = self.w2_negative / self.replicates
+        if self.w2_negative_failures is not None:
+            values["w2_negative_failure_share"] = self.w2_negative_failures / self.replicates
         for prefix, spread in (
             ("converged_test_mse", self.converged_test_mse),
             ("converged_test_mse_at_lowest_train_mse", self.converged_selected_test_mse),
@@ -126,7 +126,11 @@ class ReplicateSummary:
         lines = [
             f"converged in {self.converged} of {self.replicates} ({self.converged / self.replicates:.0%}, "
             f"{CONFIDENCE:.0%} CI {low:.0%} to {high:.0%})"
-            + (f"; w2 < 0 in {self.w2_negative}" if self.w2_negative is not None else ""),
+            + (
+                f"; {self.replicates - self.converged} did not, {self.w2_negative_failures} of them with w2 < 0"
+                if self.w2_negative_failures is not None and self.converged < self.replicates
+                else ""
+            ),
             f"test MSE, all: {self.test_mse.text()}",
         ]
         if self.converged_test_mse is not None:
@@ -144,6 +148,7 @@ def summarise_replicates(evaluations: Sequence[Evaluation], post_test_mse: float
     """The distribution over replicates' evaluations (the run's own first), and the post's figure on it."""
     converged = [ev for ev in evaluations if ev.converged]
     negative = [ev.w2_negative for ev in evaluations]
+    failed_negative = [ev.w2_negative for ev in evaluations if not ev.converged]
     converged_mse = [ev.test_mse for ev in converged]
     selected_mse = [ev.test_mse_at_lowest_train_mse for ev in converged if ev.test_mse_at_lowest_train_mse is not None]
     m_residuals = [ev.m_residual for ev in evaluations if ev.m_residual is not None]
@@ -151,7 +156,7 @@ def summarise_replicates(evaluations: Sequence[Evaluation], post_test_mse: float
     return ReplicateSummary(
         replicates=len(evaluations),
         converged=len(converged),
-        w2_negative=None if any(flag is None for flag in negative) else sum(bool(flag) for flag in negative),
+        w2_negative_failures=None if any(flag is None for flag in negative) else sum(bool(flag) for flag in failed_negative),
         converged_interval=wilson_interval(len(converged), len(evaluations)),
         test_mse=Spread.of([ev.test_mse for ev in evaluations]),
         converged_test_mse=Spread.of(converged_mse) if converged_mse else None,

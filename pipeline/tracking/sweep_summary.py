@@ -41,13 +41,18 @@ RESULT_COLUMNS = (
     "relations_hold",
     "local_relation_share",
     "local_relations_hold",
+    "converged",
     "linear_regions",
     "dead_units",
     "relu_active_fraction",
 )
 INITS_COLUMNS = ("relations_hold_share", "local_relations_hold_share", "relu_dead_share")  # jobs of several networks
 GROUPED_COLUMNS = ("test_mse", "m_residual", "c_residual")  # summarised over a setting's seeds
-VERDICTS = {"relations_hold": "relations hold", "local_relations_hold": "the local relations hold (exact)"}
+VERDICTS = {
+    "relations_hold": "relations hold",
+    "local_relations_hold": "the local relations hold (exact)",
+    "converged": "converged (a verdict holds and the test R² reaches eval.converged_r2)",
+}
 # What a job of several replicates logs about their distribution (`converged_share_low`/`_high`: Wilson 95%),
 # and, for the post's three targets, where the post's one figure falls in it.
 DISTRIBUTION_METRICS = (
@@ -55,7 +60,7 @@ DISTRIBUTION_METRICS = (
     "converged_share",
     "converged_share_low",
     "converged_share_high",
-    "w2_negative_share",
+    "w2_negative_failure_share",
     "converged_test_mse_min",
     "converged_test_mse_q1",
     "converged_test_mse_median",
@@ -207,7 +212,7 @@ def _replicate_cells(metrics: dict[str, float], with_post: bool) -> list[str]:
     post = [post_placement(metrics) if "post_test_mse" in metrics else ""] if with_post else []
     if metrics.get("replicates", 1) <= 1 or not all(name in metrics for name in DISTRIBUTION_METRICS):
         return ["", "", "", ""] + [""] * len(post)
-    w2_negative = f"{_count_of(metrics, 'w2_negative_share')} ({metrics['w2_negative_share']:.0%})"
+    w2_negative = f"{_count_of(metrics, 'w2_negative_failure_share')} ({metrics['w2_negative_failure_share']:.0%})"
     return [f"{metrics['replicates']:.0f}", _converged_cell(metrics), w2_negative, _converged_mse_cell(metrics), *post]
 
 
@@ -290,7 +295,7 @@ class SweepSummary:
     def _replicate_headers(self) -> list[str]:
         if not self.with_replicates:
             return []
-        headers = ["replicates", "converged", "w2 < 0", "converged test_mse median [q1, q3], range"]
+        headers = ["replicates", "converged", "failed with w2 < 0", "converged test_mse median [q1, q3], range"]
         return headers + (["post's test_mse among the converged"] if self.with_post else [])
 
     def rows(self) -> list[list[str]]:
@@ -444,7 +449,7 @@ class SweepSummary:
         if any("m_residual" in job.metrics for job in done):
             panels.append(("relation residual", ("m_residual", "c_residual"), "log"))
         regions = [job.metrics["linear_regions"] for job in done if "linear_regions" in job.metrics]
-        if regions:  # 1 to 3 regions read best as counts, 1 to 1000 on a log axis
+        if len(set(regions)) > 1:  # 1 to 3 regions read best as counts, 1 to 1000 on a log axis; all alike, no panel
             panels.append(
                 ("linear regions on the test rows", ("linear_regions",), "log" if _spans_decades(regions) else "linear")
             )

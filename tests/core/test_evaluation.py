@@ -204,6 +204,7 @@ def test_a_product_of_inputs_has_no_relations_but_its_regions_are_counted(run_co
     assert 1 < evaluation.linear_regions <= 16 and evaluation.true_formula == "f(X) = x1 * x2"
     assert set(evaluation.metrics()) == {
         "test_mse",
+        "test_r2",
         "relu_active_fraction",
         "relu_active_fraction_test",
         "linear_regions",
@@ -217,6 +218,7 @@ def test_metrics_are_numbers_with_stable_names_and_verdicts_as_zero_or_one(conve
 
     assert list(metrics) == [
         "test_mse",
+        "test_r2",
         "m_residual",
         "c_residual",
         "relations_hold",
@@ -283,18 +285,19 @@ def test_the_networks_table_has_a_column_per_metric_blank_where_it_does_not_appl
 
     header, first, second = networks_table(networks_columns([converged, max2], first_seed=42, kind="init")).splitlines()
 
-    assert header.split(",")[:8] == [
+    assert header.split(",")[:9] == [
         "init",
         "model_seed",
         "test_mse",
+        "test_r2",
         "m_residual",
         "c_residual",
         "relations_hold",
         "relu_active_fraction",
         "relu_active_fraction_test",
     ]
-    assert first.split(",")[:2] == ["0", "42"] and first.split(",")[5] == "1.0"
-    assert second.split(",")[3:6] == ["", "", ""] and len(second.split(",")) == len(header.split(","))
+    assert first.split(",")[:2] == ["0", "42"] and first.split(",")[6] == "1.0"
+    assert second.split(",")[4:7] == ["", "", ""] and len(second.split(",")) == len(header.split(","))
 
 
 def test_a_network_with_nan_weights_scores_an_infinite_mse_instead_of_crashing(problem_of, model_config, eval_config):
@@ -333,7 +336,7 @@ def test_every_initialisation_is_scored_primary_first_and_only_the_primary_must_
     assert other.test_mse == math.inf and not other.relations_hold
 
 
-def test_a_network_whose_relu_is_off_at_the_largest_target_has_not_converged_though_its_relations_hold(
+def test_a_network_clipping_the_largest_targets_has_not_converged_though_its_relations_hold(
     problem_of, model_config, eval_config
 ):
     """The post's w2 < 0 failure: on for the small sums, off (the constant b2) for the largest."""
@@ -343,12 +346,13 @@ def test_a_network_whose_relu_is_off_at_the_largest_target_has_not_converged_tho
 
     evaluation = evaluate_network(upside_down, problem, model=model_config(), eval_=eval_config)
 
-    assert evaluation.relations_hold and evaluation.w2_negative
+    assert evaluation.relations_hold and evaluation.w2_negative and evaluation.test_r2 < 0.999
     assert evaluation.converged is False and evaluation.metrics()["converged"] == 0.0
+    assert evaluate_network(upside_down, problem, model=model_config(), eval_=replace(eval_config, converged_r2=0.5)).converged
 
 
-def test_a_network_on_at_the_largest_target_whose_relations_hold_has_converged(problem_of, model_config, eval_config, converged):
-    assert converged.converged is True and converged.w2_negative is False
+def test_a_network_whose_relations_hold_and_which_explains_the_targets_variance_has_converged(converged):
+    assert converged.converged is True and converged.test_r2 > 0.999 and converged.w2_negative is False
 
 
 def test_the_second_figure_takes_the_state_with_the_lowest_training_mse_among_the_last_epochs(problem_of, model_config):

@@ -62,20 +62,23 @@ def test_ordinals_read_as_english(number, text):
 def test_replicates_are_summarised_with_the_w2_failures_counted_apart_and_the_post_placed_on_the_converged(converged):
     failed = replace(converged, test_mse=4.5, converged=False, w2_negative=True)
     lost = replace(converged, test_mse=0.3, converged=False, relations_hold=False, m_residual=0.2, w2_negative=False)
-    good = [replace(converged, test_mse=mse, test_mse_at_lowest_train_mse=mse / 2) for mse in (1e-8, 2e-8, 4e-8)]
+    good = [  # one with w2 < 0, which on a symmetric target clips a tail as few rows as w2 > 0 does: converged
+        replace(converged, test_mse=mse, test_mse_at_lowest_train_mse=mse / 2, w2_negative=mse == 2e-8)
+        for mse in (1e-8, 2e-8, 4e-8)
+    ]
 
     summary = summarise_replicates([good[0], failed, lost, good[1], failed, good[2]], post_test_mse=1.5e-8)
 
-    assert (summary.replicates, summary.converged, summary.w2_negative) == (6, 3, 2)
+    assert (summary.replicates, summary.converged, summary.w2_negative_failures) == (6, 3, 2)
     assert summary.converged_test_mse == Spread.of([1e-8, 2e-8, 4e-8])
     assert summary.converged_selected_test_mse == Spread.of([0.5e-8, 1e-8, 2e-8])
     assert summary.test_mse.max == 4.5 and summary.m_residual is not None and summary.m_residual.max == 0.2
     assert summary.post is not None and summary.post.percentile == pytest.approx(100 / 3)
     metrics = summary.metrics()
-    assert metrics["converged_share"] == 0.5 and metrics["w2_negative_share"] == pytest.approx(1 / 3)
+    assert metrics["converged_share"] == 0.5 and metrics["w2_negative_failure_share"] == pytest.approx(1 / 3)
     assert (metrics["converged_share_low"], metrics["converged_share_high"]) == wilson_interval(3, 6)
     assert metrics["converged_test_mse_median"] == 2e-8 and metrics["post_test_mse"] == 1.5e-8
-    assert "converged in 3 of 6 (50%" in summary.lines()[0] and "w2 < 0 in 2" in summary.lines()[0]
+    assert "converged in 3 of 6 (50%" in summary.lines()[0] and "3 did not, 2 of them with w2 < 0" in summary.lines()[0]
 
 
 def test_without_a_converged_replicate_there_is_no_converged_spread_and_no_placement(converged):

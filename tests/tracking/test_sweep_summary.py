@@ -183,7 +183,7 @@ def test_the_issues_sweep_is_plotted_by_lr_and_by_target_a_colour_per_target_and
 
     assert set(figures) == {"by_target.png", "by_train.lr.png"}
     by_lr = figures["by_train.lr.png"].axes
-    assert [axes.get_ylabel() for axes in by_lr] == ["test MSE", "relation residual", "linear regions on the test rows"]
+    assert [axes.get_ylabel() for axes in by_lr] == ["test MSE", "relation residual"]  # 2 regions everywhere: no panel
     assert tick_labels(by_lr[0]) == ["0.003", "0.01"]  # the swept values, not 0.004, 0.006, ...
     assert errorbars_of(by_lr[0]) == [("sum", "C0"), ("product", "C1")]
     assert [text.get_text() for text in figures["by_train.lr.png"].legends[0].get_texts()] == ["sum", "product"]
@@ -287,7 +287,7 @@ def replicated(number: int, target: str, post: float | None) -> JobResult:
             "converged_share": 14 / 32,
             "converged_share_low": 0.2803,
             "converged_share_high": 0.6083,
-            "w2_negative_share": 2 / 32,
+            "w2_negative_failure_share": 2 / 32,
             "converged_test_mse_min": 6.2e-9,
             "converged_test_mse_q1": 2e-8,
             "converged_test_mse_median": 5e-8,
@@ -308,7 +308,7 @@ def test_jobs_of_several_replicates_show_how_many_converged_their_spread_and_whe
     columns = [
         "replicates",
         "converged",
-        "w2 < 0",
+        "failed with w2 < 0",
         "converged test_mse median [q1, q3], range",
         "post's test_mse among the converged",
     ]
