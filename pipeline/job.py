@@ -87,7 +87,7 @@ def train_and_evaluate(
     every network. The caller writes what else it keeps, then `record`s the result: one run from the
     training's start to the evaluation's end."""
     recorder.start(problem_datasets(problem, draw_name(run), data_file))
-    result = train_network(problem, run.model, run.train, watch=recorder.loss)
+    result = train_network(problem, run.model, run.train, watch=recorder.loss, keep_last=run.eval.best_of_last)
     save_training(result, model_dir)
     evaluations = evaluate_training(result.records, problem, model=run.model, eval_=run.eval, lr=run.train.lr)
     history = relation_history(result.record.trajectory, problem, run.model)
@@ -98,7 +98,7 @@ def train_and_evaluate(
     )
     figures = network_figures(result.record.learned, history, problem, run.model, run.eval.atol)
     save_figures(figures, model_dir)
-    replicates = summarise_replicates(evaluations, run.target.post_test_mse) if result.replicates else None
+    replicates = summarise_replicates(evaluations, run.target.post_test_mse) if result.own_batches else None
     return TrainedJob(result, evaluations, replicates, epoch_metrics, figures)
 
 

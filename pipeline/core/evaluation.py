@@ -183,7 +183,7 @@ def _verdict(post: dict[str, Any], local: dict[str, Any]) -> bool | None:
     return post["relations_hold"] if post["relations_hold"] is not None else local["local_relations_hold"]
 
 
-STATES_PER_PASS = 16_000_000  # hidden values computed at once when scoring many epoch-end states (128 MB)
+STATES_PER_PASS = 4_000_000  # hidden values at once when scoring many epoch-end states (32 MB; a few such arrays live)
 
 
 def lowest_train_mse_state(trajectory: WeightStack, problem: TargetProblem, model: ModelConfig, last: int) -> tuple[int, float]:
@@ -195,7 +195,7 @@ def lowest_train_mse_state(trajectory: WeightStack, problem: TargetProblem, mode
     per_pass = max(1, STATES_PER_PASS // (len(problem.z_train) * trajectory.W1.shape[2]))
     train_mse = []
     for start in range(first, len(trajectory), per_pass):
-        states = trajectory.slice(start, min(start + per_pass, len(trajectory)))
+        states = trajectory.between(start, min(start + per_pass, len(trajectory)))
         with np.errstate(over="ignore", invalid="ignore"):
             predictions = from_target_space(states.forward(problem.z_train, off_slope(model)), problem.space)
             train_mse += list(np.mean((predictions - y_train) ** 2, axis=1))

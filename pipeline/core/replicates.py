@@ -88,25 +88,28 @@ class Placement:
 @dataclass(frozen=True)
 class ReplicateSummary:
     replicates: int
-    converged: int  # the target's verdict holds and the test R² reaches eval.converged_r2 (Evaluation.converged)
+    # The target's verdict holds and the test R² reaches eval.converged_r2 (Evaluation.converged); None for a
+    # target without a verdict (product2), where the spread of the test MSE is the result.
+    converged: int | None
     w2_negative_failures: int | None  # width 1: of the others, how many ended with w2 < 0 (the product's failure)
-    converged_interval: tuple[float, float]
+    converged_interval: tuple[float, float] | None
     test_mse: Spread  # over every replicate
     converged_test_mse: Spread | None  # over the converged ones
     converged_selected_test_mse: Spread | None  # the second figure (lowest training MSE late in training), converged
     m_residual: Spread | None  # over every replicate, for an affine target
     c_residual: Spread | None
-    post: Placement | None  # the post's figure, for its targets, when some replicate converged
+    post_test_mse: float | None  # the post's figure, for its three targets
+    post: Placement | None  # that figure on the converged replicates, when some converged
 
     def metrics(self) -> dict[str, float]:
         """What the run records: counts as shares, each spread as five numbers."""
-        values = {
-            "replicates": float(self.replicates),
-            "converged_share": self.converged / self.replicates,
-            "converged_share_low": self.converged_interval[0],
-            "converged_share_high": self.converged_interval[1],
-            **self.test_mse.metrics("replicates_test_mse"),
-        }
+        values = {"replicates": float(self.replicates), **self.test_mse.metrics("replicates_test_mse")}
+        if self.converged is not None and self.converged_interval is not None:
+            values |= {
+                "converged_share": self.converged / self.replicates,
+                "converged_share_low": self.converged_interval[0],
+                "converged_share_high": self.converged_interval[1],
+            }
         if self.w2_negative_failures is not None:
             values["w2_negative_failure_share"] = self.w2_negative_failures / self.replicates
         for prefix, spread in (
@@ -116,23 +119,15 @@ class ReplicateSummary:
             ("replicates_c_residual", self.c_residual),
         ):
             values |= spread.metrics(prefix) if spread is not None else {}
+        if self.post_test_mse is not None:
+            values["post_test_mse"] = self.post_test_mse
         if self.post is not None:
-            values |= {"post_test_mse": self.post.figure, "post_test_mse_percentile": self.post.percentile}
+            values["post_test_mse_percentile"] = self.post.percentile
         return values
 
     def lines(self) -> list[str]:
         """The distribution in words: what the terminal and the run's description show."""
-        low, high = self.converged_interval
-        lines = [
-            f"converged in {self.converged} of {self.replicates} ({self.converged / self.replicates:.0%}, "
-            f"{CONFIDENCE:.0%} CI {low:.0%} to {high:.0%})"
-            + (
-                f"; {self.replicates - self.converged} did not, {self.w2_negative_failures} of them with w2 < 0"
-                if self.w2_negative_failures is not None and self.converged < self.replicates
-                else ""
-            ),
-            f"test MSE, all: {self.test_mse.text()}",
-        ]
+        lines = [self._converged_line(), f"test MSE, all: {self.test_mse.text()}"]
         if self.converged_test_mse is not None:
             lines.append(f"test MSE, converged: {self.converged_test_mse.text()}")
         if self.converged_selected_test_mse is not None:
@@ -141,12 +136,27 @@ class ReplicateSummary:
             lines += [f"m residual: {self.m_residual.text()}", f"c residual: {self.c_residual.text()}"]
         if self.post is not None:
             lines.append(f"the post's test MSE {self.post.text()}")
+        elif self.post_test_mse is not None:
+            lines.append(f"the post's test MSE {self.post_test_mse:.3g}: no replicate converged to place it among")
         return lines
+
+    def _converged_line(self) -> str:
+        if self.converged is None or self.converged_interval is None:
+            return "converged: the target has no verdict (no relations to hold), so its test MSE is the result"
+        low, high = self.converged_interval
+        line = (
+            f"converged in {self.converged} of {self.replicates} ({self.converged / self.replicates:.0%}, "
+            f"{CONFIDENCE:.0%} CI {low:.0%} to {high:.0%})"
+        )
+        if self.w2_negative_failures is not None and self.converged < self.replicates:
+            line += f"; {self.replicates - self.converged} did not, {self.w2_negative_failures} of them with w2 < 0"
+        return line
 
 
 def summarise_replicates(evaluations: Sequence[Evaluation], post_test_mse: float | None) -> ReplicateSummary:
     """The distribution over replicates' evaluations (the run's own first), and the post's figure on it."""
     converged = [ev for ev in evaluations if ev.converged]
+    judged = evaluations[0].converged is not None  # the target has a verdict: a network converges or not
     negative = [ev.w2_negative for ev in evaluations]
     failed_negative = [ev.w2_negative for ev in evaluations if not ev.converged]
     converged_mse = [ev.test_mse for ev in converged]
@@ -155,13 +165,16 @@ def summarise_replicates(evaluations: Sequence[Evaluation], post_test_mse: float
     c_residuals = [ev.c_residual for ev in evaluations if ev.c_residual is not None]
     return ReplicateSummary(
         replicates=len(evaluations),
-        converged=len(converged),
-        w2_negative_failures=None if any(flag is None for flag in negative) else sum(bool(flag) for flag in failed_negative),
-        converged_interval=wilson_interval(len(converged), len(evaluations)),
+        converged=len(converged) if judged else None,
+        w2_negative_failures=None
+        if not judged or any(flag is None for flag in negative)
+        else sum(bool(flag) for flag in failed_negative),
+        converged_interval=wilson_interval(len(converged), len(evaluations)) if judged else None,
         test_mse=Spread.of([ev.test_mse for ev in evaluations]),
         converged_test_mse=Spread.of(converged_mse) if converged_mse else None,
         converged_selected_test_mse=Spread.of(selected_mse) if selected_mse else None,
         m_residual=Spread.of(m_residuals) if m_residuals else None,
         c_residual=Spread.of(c_residuals) if c_residuals else None,
+        post_test_mse=post_test_mse,
         post=Placement.of(post_test_mse, converged_mse) if post_test_mse is not None and converged_mse else None,
     )

@@ -95,7 +95,8 @@ class WeightStack:
     def __getitem__(self, index: int) -> NetworkWeights:
         return NetworkWeights(W1=self.W1[index], b1=self.b1[index], w2=self.w2[index], b2=self.b2[index])
 
-    def slice(self, start: int, stop: int) -> WeightStack:
+    def between(self, start: int, stop: int) -> WeightStack:
+        """Weight sets start to stop - 1."""
         return WeightStack(**{name: getattr(self, name)[start:stop] for name in STACKED})
 
     def __iter__(self) -> Iterator[NetworkWeights]:

@@ -5,7 +5,6 @@ it is saved as, for the report page and the MLflow run alike."""
 
 from __future__ import annotations
 
-import io
 import math
 
 import matplotlib
@@ -197,10 +196,3 @@ def network_figures(
         figures[RELATIONS_FIGURE] = relations_figure(history, problem.name, atol, problem.space)
     figures[PREDICTIONS_FIGURE] = predictions_figure(predictions(learned, problem, model), problem.name, model.activation)
     return figures
-
-
-def figure_png(figure: Figure) -> bytes:
-    """A figure as PNG bytes: what the report page embeds and the run keeps as a file."""
-    png = io.BytesIO()
-    figure.savefig(png, format="png")
-    return png.getvalue()

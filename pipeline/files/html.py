@@ -39,10 +39,15 @@ def png_html(png: bytes, alt: str) -> str:
     return _render("figure.html", png_base64=base64.b64encode(png).decode("ascii"), alt=alt)
 
 
-def figure_html(figure: Figure, alt: str) -> str:
+def figure_png(figure: Figure) -> bytes:
+    """A figure as PNG bytes, as `savefig` writes the file."""
     png = io.BytesIO()
     figure.savefig(png, format="png")
-    return png_html(png.getvalue(), alt)
+    return png.getvalue()
+
+
+def figure_html(figure: Figure, alt: str) -> str:
+    return png_html(figure_png(figure), alt)
 
 
 def table_html(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

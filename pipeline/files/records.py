@@ -48,7 +48,7 @@ def save_training(result: TrainingResult, model_dir: Path) -> Path:
         result.model.save(tmp)
     save_record(result.record, model_dir)
     if len(result.records) > 1:
-        save_networks(result.records, model_dir, replicates=result.replicates)
+        save_networks(result.records, model_dir, replicates=result.own_batches)
     return model_file
 
 

@@ -53,21 +53,21 @@ VERDICTS = {
     "local_relations_hold": "the local relations hold (exact)",
     "converged": "converged (a verdict holds and the test R² reaches eval.converged_r2)",
 }
-# What a job of several replicates logs about their distribution (`converged_share_low`/`_high`: Wilson 95%),
-# and, for the post's three targets, where the post's one figure falls in it.
-DISTRIBUTION_METRICS = (
-    "replicates",
-    "converged_share",
-    "converged_share_low",
-    "converged_share_high",
+# What a job of several replicates always logs about their distribution when its target has a verdict
+# (`converged_share_low`/`_high`: Wilson 95%); the w2 < 0 failures (width 1 only), the converged replicates'
+# spread (when some converged) and the post's figure (its three targets) come when they exist.
+DISTRIBUTION_METRICS = ("replicates", "converged_share", "converged_share_low", "converged_share_high")
+# The rest of a job's distribution in the CSV, full precision, where the job has them.
+DISTRIBUTION_DETAIL = (
     "w2_negative_failure_share",
     "converged_test_mse_min",
     "converged_test_mse_q1",
     "converged_test_mse_median",
     "converged_test_mse_q3",
     "converged_test_mse_max",
+    "post_test_mse",
+    "post_test_mse_percentile",
 )
-POST_METRICS = ("post_test_mse", "post_test_mse_percentile")
 MARKERS = ("o", "s", "^", "D", "v", "P")  # one per series of a figure, when a third key splits a target's settings
 DODGE = 0.12  # on a categorical axis, the spacing of the points that share a category, so their bars stay apart
 POINT_DODGE = 4.0  # on a numeric axis the same, in points: the value it marks stays where it is
@@ -136,10 +136,28 @@ class JobGroup:
         return float(q1), float(median), float(q3)
 
     def held(self, verdict: str) -> int:
-        return sum(job.holds(verdict) for job in self.jobs)
+        """How many hold the verdict; for `converged`, a job of several replicates counts each that converged."""
+        return sum(_replicates_converged(job) if verdict == "converged" else job.holds(verdict) for job in self.jobs)
+
+    def judged(self, verdict: str) -> int:
+        """How many networks the verdict was asked of: a job's replicates for `converged`, else its jobs."""
+        return sum(_replicate_count(job) if verdict == "converged" else 1 for job in self.jobs)
 
     def share(self, verdict: str) -> float:
-        return self.held(verdict) / len(self.jobs)
+        return self.held(verdict) / self.judged(verdict)
+
+
+def _replicate_count(job: JobResult) -> int:
+    return int(job.metrics.get("replicates", 1)) if job.finished else 1
+
+
+def _replicates_converged(job: JobResult) -> int:
+    """Every replicate of a job that converged (its own network for a job of one); none for a failed job."""
+    if not job.finished:
+        return 0
+    if "converged_share" in job.metrics:
+        return round(job.metrics["converged_share"] * job.metrics["replicates"])
+    return int(job.holds("converged"))
 
 
 def _number(text: str) -> float | None:
@@ -212,7 +230,11 @@ def _replicate_cells(metrics: dict[str, float], with_post: bool) -> list[str]:
     post = [post_placement(metrics) if "post_test_mse" in metrics else ""] if with_post else []
     if metrics.get("replicates", 1) <= 1 or not all(name in metrics for name in DISTRIBUTION_METRICS):
         return ["", "", "", ""] + [""] * len(post)
-    w2_negative = f"{_count_of(metrics, 'w2_negative_failure_share')} ({metrics['w2_negative_failure_share']:.0%})"
+    w2_negative = (
+        f"{_count_of(metrics, 'w2_negative_failure_share')} ({metrics['w2_negative_failure_share']:.0%})"
+        if "w2_negative_failure_share" in metrics
+        else "n/a"
+    )
     return [f"{metrics['replicates']:.0f}", _converged_cell(metrics), w2_negative, _converged_mse_cell(metrics), *post]
 
 
@@ -281,7 +303,8 @@ class SweepSummary:
         """For the parent run: how many jobs, how many failed, how many settings, and for each verdict the jobs have
         (the post's relations, the local relations) the share of jobs where it holds (a failed job counts as not
         holding)."""
-        shares = {f"{verdict}_share": sum(job.holds(verdict) for job in self.jobs) / len(self.jobs) for verdict in self.verdicts}
+        everything = JobGroup((), tuple(self.jobs))
+        shares = {f"{verdict}_share": everything.share(verdict) for verdict in self.verdicts} if self.jobs else {}
         if not self.jobs:
             shares = {"relations_hold_share": math.nan}
         return {
@@ -323,7 +346,7 @@ class SweepSummary:
                 str(len(group.jobs)),
                 str(group.failed),
                 *(_spread_cell(group.quartiles(c)) for c in self.grouped_columns),
-                *(f"{group.held(v)} of {len(group.jobs)} ({group.share(v):.0%})" for v in self.verdicts),
+                *(f"{group.held(v)} of {group.judged(v)} ({group.share(v):.0%})" for v in self.verdicts),
             ]
             for group in self.groups
         ]
@@ -345,10 +368,12 @@ class SweepSummary:
         return "one per setting of every swept key but the seeds; median [first quartile, third quartile] over its finished jobs"
 
     def verdict_line(self) -> str:
-        """E.g. `relations hold in 2 of 3 jobs (67%); 1 failed`: each verdict the jobs have, then the failures."""
+        """E.g. `relations hold in 2 of 3 jobs (67%); 1 failed`: each verdict the jobs have (`converged` counting
+        every replicate of a job of several), then the failures."""
+        everything = JobGroup((), tuple(self.jobs))
         parts = [
-            f"{VERDICTS[v]} in {sum(job.holds(v) for job in self.jobs)} of {len(self.jobs)} jobs "
-            f"({sum(job.holds(v) for job in self.jobs) / len(self.jobs):.0%})"
+            f"{VERDICTS[v]} in {everything.held(v)} of {everything.judged(v)} "
+            f"{'networks' if everything.judged(v) != len(self.jobs) else 'jobs'} ({everything.share(v):.0%})"
             for v in self.verdicts
         ]
         line = "; ".join([*parts, f"{self.failed} failed"])
@@ -368,7 +393,7 @@ class SweepSummary:
 
     def csv(self) -> str:
         """Full precision, for pandas and spreadsheets: the metrics themselves, not the table's phrases."""
-        candidates = DISTRIBUTION_METRICS + POST_METRICS if self.with_replicates else ()
+        candidates = DISTRIBUTION_METRICS + DISTRIBUTION_DETAIL if self.with_replicates else ()
         replicate_columns = [c for c in candidates if any(c in job.metrics for job in self.jobs)]
         rows = [["job", *self.keys, *self.columns, *replicate_columns, "status"]]
         for job in self.jobs:

@@ -87,5 +87,17 @@ def test_without_a_converged_replicate_there_is_no_converged_spread_and_no_place
     summary = summarise_replicates([failed, failed], post_test_mse=7.5e-9)
 
     assert summary.converged == 0 and summary.converged_test_mse is None and summary.post is None
-    assert "post_test_mse" not in summary.metrics() and summary.metrics()["converged_share_low"] == 0.0
+    assert summary.metrics()["post_test_mse"] == 7.5e-9 and "post_test_mse_percentile" not in summary.metrics()
+    assert summary.metrics()["converged_share_low"] == 0.0
+    assert summary.lines()[-1] == "the post's test MSE 7.5e-09: no replicate converged to place it among"
     assert np.isclose(summary.metrics()["converged_share_high"], wilson_interval(0, 2)[1])
+
+
+def test_a_target_without_a_verdict_reports_the_spread_and_no_share_converged(converged):
+    product2 = replace(converged, relations_hold=None, local_relations_hold=None, converged=None, w2_negative=None)
+
+    summary = summarise_replicates([product2, replace(product2, test_mse=2e-4)], post_test_mse=None)
+
+    assert summary.converged is None and "converged_share" not in summary.metrics()
+    assert summary.metrics()["replicates_test_mse_max"] == 2e-4
+    assert summary.lines()[0].startswith("converged: the target has no verdict")

@@ -8,6 +8,7 @@ import hashlib
 import io
 import math
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from pipeline.core.evaluation import evaluate_network
 from pipeline.core.network import network_weights
 from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.core.training import TrainingResult, train_network
+from pipeline.core.weights import forward
 from pipeline.errors import TrainingDiverged
 from pipeline.files.layout import WEIGHTS_FILE
 from pipeline.files.records import save_record
@@ -229,7 +231,7 @@ def test_replicate_0_is_exactly_the_run_without_replicates_and_replicate_k_the_r
     replicated = train(small_run(run_config, "data.n_train=256", "model.seed=4", "train.replicates=3"))
     seed_6 = train(small_run(run_config, "data.n_train=256", "model.seed=6"))
 
-    assert len(replicated.records) == 3 and replicated.replicates
+    assert len(replicated.records) == 3 and replicated.own_batches
     np.testing.assert_array_equal(replicated.record.learned.W1, alone.record.learned.W1)
     assert replicated.record.loss_history == alone.record.loss_history
     np.testing.assert_array_equal(replicated.records[2].initial.W1, seed_6.record.initial.W1)
@@ -247,13 +249,45 @@ def test_replicates_take_their_own_batches_where_initialisations_share_the_prima
     np.testing.assert_allclose(replicated.record.learned.W1, shared.record.learned.W1, rtol=1e-5, atol=1e-7)
 
 
-def test_every_epochs_weights_are_kept_the_last_being_the_learned_ones(run_config):
-    result = train(small_run(run_config, "train.epochs=4", "train.replicates=2"))
+def test_the_primary_keeps_every_epochs_weights_and_the_others_the_last_ones_asked_for(run_config):
+    config = small_run(run_config, "train.epochs=4", "train.replicates=3")
 
+    result = train_network(problem_of(config), config.model, config.train, keep_last=2)
+
+    primary, *others = result.records
+    assert len(primary.trajectory) == 4 == len(primary.loss_history)
+    assert not np.array_equal(primary.trajectory[0].W1, primary.trajectory[3].W1)
     for record in result.records:
-        assert len(record.trajectory) == 4 == len(record.loss_history)
-        np.testing.assert_array_equal(record.trajectory[3].W1, record.learned.W1)
-        assert not np.array_equal(record.trajectory[0].W1, record.trajectory[3].W1)
+        np.testing.assert_array_equal(record.trajectory[len(record.trajectory) - 1].W1, record.learned.W1)
+    assert [len(record.trajectory) for record in others] == [2, 2] and all(len(r.loss_history) == 4 for r in others)
+
+
+def test_wide_replicates_with_adam_on_a_partial_last_batch_are_each_the_run_at_their_seed(run_config):
+    wide = ("data.n_train=250", "model.width=6", "train.optimizer=adam", "train.lr=0.01", "model.seed=4")
+    replicated = train(small_run(run_config, *wide, "train.replicates=3"))
+    seed_6 = train(small_run(run_config, *wide, "model.seed=6"))
+
+    np.testing.assert_allclose(replicated.records[2].learned.W1, seed_6.record.learned.W1, rtol=1e-5, atol=1e-6)
+
+
+def test_a_diverging_replicated_training_leaves_no_thread_behind(run_config):
+    before = threading.active_count()
+
+    with pytest.raises(TrainingDiverged):
+        train(small_run(run_config, "model.seed=1", "train.epochs=50", "train.lr=50", "train.replicates=4"))
+
+    assert threading.active_count() == before
+
+
+def test_a_float64_training_saves_a_float64_model_holding_what_it_learned(run_config):
+    config = small_run(run_config, "train.dtype=float64")
+    problem = problem_of(config)
+
+    result = train_network(problem, config.model, config.train)
+
+    z = problem.z_test  # called, not `predict`, which hands any model Keras's floatx (float32) inputs
+    np.testing.assert_allclose(np.asarray(result.model(z))[:, 0], forward(result.record.learned, z), rtol=1e-13)
+    assert network_weights(result.model).W1.dtype == np.float64
 
 
 def _sgd_in_float64(weights, z, y, orders, *, batch_size, lr):

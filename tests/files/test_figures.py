@@ -15,12 +15,12 @@ from pipeline.files.figures import (
     PREACTIVATION_FIGURE,
     PREDICTIONS_FIGURE,
     RELATIONS_FIGURE,
-    figure_png,
     network_figures,
     preactivation_figure,
     predictions_figure,
     relations_figure,
 )
+from pipeline.files.html import figure_png
 from tests.helpers import compose_config, model_config, small_data
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

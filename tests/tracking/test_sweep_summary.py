@@ -4,11 +4,14 @@ with the seeds as replicates, failures counted, the replicates' distribution, fi
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 from matplotlib.axes import Axes
 
+from pipeline.core.replicates import summarise_replicates
 from pipeline.tracking.sweep_summary import JobResult, SweepSummary, post_placement
+from tests.helpers import CONVERGED
 
 
 def job(number: int, lr: str, status: str = "FINISHED", holds: bool = True, mse: float = 1e-4) -> JobResult:
@@ -367,3 +370,26 @@ def test_summary_page_holds_the_groups_above_the_jobs_and_every_figure_inline():
     assert page.count('src="data:image/png;base64,') == len(figures) == 1
     assert "<td>FAILED: training loss became nan</td>" in page and "relations hold in 1 of 2 jobs (50%); 1 failed" in page
     assert page.index("<h2>Groups</h2>") < page.index("<h2>Jobs</h2>")
+
+
+def test_jobs_of_replicates_show_what_their_runs_log_when_none_converged_or_w2_does_not_apply():
+    """The metrics a job's run really logs (summarise_replicates), not hand-picked ones: a width-2 job has no
+    w2 < 0 count, a job whose replicates all failed no converged spread, and both still get their columns."""
+    failed = replace(CONVERGED, test_mse=4.5, converged=False, w2_negative=True)
+    wide = replace(CONVERGED, w2_negative=None)
+    none_converged = summarise_replicates([failed] * 4, post_test_mse=7.516e-9).metrics()
+    wide_converged = summarise_replicates([wide] * 3 + [replace(wide, converged=False)], post_test_mse=None).metrics()
+    jobs = [
+        JobResult(0, {"target": "product"}, "FINISHED", None, {**CONVERGED.metrics(), **none_converged}, None),
+        JobResult(1, {"target": "sum"}, "FINISHED", None, {**CONVERGED.metrics(), **wide_converged}, None),
+    ]
+
+    summary = SweepSummary(jobs)
+
+    header, product, wide_sum = summary.rows()
+    cells = dict(zip(header, product, strict=True)), dict(zip(header, wide_sum, strict=True))
+    assert cells[0]["converged"].startswith("0 of 4 (0%") and cells[0]["failed with w2 < 0"] == "4 of 4 (100%)"
+    assert cells[0]["converged test_mse median [q1, q3], range"] == "none converged"
+    assert cells[1]["converged"].startswith("3 of 4 (75%") and cells[1]["failed with w2 < 0"] == "n/a"
+    assert summary.placement_lines() == ["job 0 (target=product): the post's test MSE 7.52e-09: no replicate converged"]
+    assert "converged (a verdict holds and the test R² reaches eval.converged_r2) in 3 of 8 networks" in summary.verdict_line()
