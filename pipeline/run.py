@@ -32,6 +32,7 @@ from pipeline.config import CONF_DIR, to_plain, to_run_config
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError
 from pipeline.failures import FailurePath, interrupt_on_signals
+from pipeline.memory import check_fits_in_memory
 from pipeline.tracking.sweep import SweepJob, current_sweep_job
 
 if TYPE_CHECKING:
@@ -136,7 +137,8 @@ def main(cfg: DictConfig) -> None:
         if sweep_job is not None:
             _record_in_sweep(failures, sweep_job, cfg)
         run = to_run_config(cfg)
-        from pipeline.job import run_target  # the heavy imports, only once the config is valid
+        check_fits_in_memory(run)
+        from pipeline.job import run_target  # the heavy imports, only once the config is valid and fits
 
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         run_id, job = run_target(run, out_dir, Environment.read(), failures, sweep_job)

@@ -50,7 +50,9 @@ QUANTILES = {"p50": 0.5, "p90": 0.9, "max": 1.0}
 @dataclass(frozen=True)
 class Evaluation:
     test_mse: float
-    test_r2: float  # on the original scale, as the MSE: the share of the target's variance the network explains
+    # On the original scale, as the MSE: the share of the target's variance the network explains (None when the
+    # test rows have none: fewer than two, or all alike).
+    test_r2: float | None
     # The post's relations, for an affine target: the map of the largest region with a unit on against m and c
     # (at width 1, w2*W1 and w2*b1 + b2 as in the post, wherever the ReLU is on for any row).
     m_residual: float | None
@@ -123,8 +125,11 @@ def _mean_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return float(mean_squared_error(y_true, y_pred))
 
 
-def _r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """sklearn's R², or minus infinity where the predictions are not finite (as `_mean_squared_error`)."""
+def _r2(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    """sklearn's R², or minus infinity where the predictions are not finite (as `_mean_squared_error`); None
+    where it is not defined: no variance in the test rows to explain."""
+    if len(y_true) < 2 or np.all(y_true == y_true[0]):
+        return None
     if not np.all(np.isfinite(y_pred)):
         return -math.inf
     with np.errstate(over="ignore"):
@@ -248,7 +253,7 @@ def evaluate_network(
         dead_units=regions.dead_units,
         always_active_units=regions.always_active_units,
         regions=[region.to_dict(problem.space) for region in regions.regions],
-        converged=None if verdict is None else bool(verdict and test_r2 >= eval_.converged_r2),
+        converged=None if verdict is None else bool(verdict and (test_r2 is None or test_r2 >= eval_.converged_r2)),
         w2_negative=bool(weights.w2[0] < 0) if kinked_width_1 else None,
         lowest_train_mse_epoch=epoch,
         test_mse_at_lowest_train_mse=selected_mse,

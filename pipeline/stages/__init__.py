@@ -16,6 +16,7 @@ from pipeline.errors import ConfigError, DataError
 from pipeline.failures import FailurePath, interrupt_on_signals
 from pipeline.files.data import load_coefficients, load_split
 from pipeline.files.layout import PARAMS_FILE, Layout
+from pipeline.memory import check_fits_in_memory
 
 RERUN_HINT = "`dvc repro` reruns the stage"
 
@@ -32,10 +33,13 @@ class StageContext:
     args: list[str]
 
     def target_run(self) -> RunConfig:
-        """The run of the target a per-target stage is given: its one argument, a key of `targets`."""
+        """The run of the target a per-target stage is given: its one argument, a key of `targets`; refused
+        before any work if it would not fit in memory."""
         if len(self.args) != 1:
             raise ConfigError(f"expected one target name, one of {', '.join(self.pipeline.targets)}; got {self.args}")
-        return self.pipeline.run_config(self.args[0])  # names the allowed targets if it is not one
+        run = self.pipeline.run_config(self.args[0])  # names the allowed targets if it is not one
+        check_fits_in_memory(run)
+        return run
 
     def problem(self, run: RunConfig) -> TargetProblem:
         """A target's training problem from the files the generate stage wrote."""

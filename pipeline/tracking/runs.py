@@ -52,6 +52,7 @@ from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
 from pipeline.files.layout import FIGURES_DIR, REGIONS_FILE, WEIGHTS_FILE
 from pipeline.files.markdown import code_cell
+from pipeline.tracking.owners import close_runs_of_dead_owners, owner_tags
 from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time, only_this_host_reaches
 from pipeline.tracking.tags import FAILURE_EPOCH_TAG, FAILURE_TAG
 
@@ -66,22 +67,34 @@ MODEL_NAME = "model"  # the MLflow Model's name in its run: runs:/<run id>/model
 
 
 def open_store(uri: str, experiment: str) -> Store:
-    """Reach (or create) the store and the experiment before any work."""
+    """Reach (or create) the store and the experiment before any work, and close the runs killed processes of
+    this host left RUNNING there (tracking.owners)."""
     check_reachable(uri)
     try:
         with one_creator_at_a_time(uri):
             client = MlflowClient(tracking_uri=uri)  # which creates the tables of a new store
             found = client.get_experiment_by_name(experiment)
             if found is not None:
-                return Store(uri, found.experiment_id)
-            experiment_id = client.create_experiment(experiment, artifact_location=artifact_root(uri))
-            _drop_empty_default_experiment(client, uri)
-            return Store(uri, experiment_id)
+                store = Store(uri, found.experiment_id)
+            else:
+                store = Store(uri, client.create_experiment(experiment, artifact_location=artifact_root(uri)))
+                _drop_empty_default_experiment(client, uri)
     except (MlflowException, SQLAlchemyError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TrackingError(
             f"MLflow store {uri} is not usable ({first_line}): fix tracking.uri or $MLFLOW_TRACKING_URI"
         ) from None
+    _close_runs_of_dead_owners(store)
+    return store
+
+
+def _close_runs_of_dead_owners(store: Store) -> None:
+    """Before any work, the runs this host's killed processes left RUNNING are closed; a store that will not
+    take it now is warned about, not fatal: the work can still be recorded."""
+    try:
+        close_runs_of_dead_owners(store)
+    except (MlflowException, SQLAlchemyError, OSError) as error:
+        log.warning("could not close the runs killed processes left RUNNING in %s: %s", store.uri, error)
 
 
 def _drop_empty_default_experiment(client: MlflowClient, uri: str) -> None:
@@ -109,9 +122,11 @@ def _git_commit() -> str | None:
 
 
 def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """`tags` with what MLflow's fluent API would add (user, source) and the project's git commit."""
+    """`tags` with what MLflow's fluent API would add (user, source), the project's git commit, and this process
+    as the run's owner (so a run it cannot close, killed outright, is closed by the next one: tracking.owners)."""
     commit = _git_commit()
-    return resolve_tags({**tags, "mlflow.source.git.commit": commit} if commit else dict(tags))
+    own = {**tags, **owner_tags()}
+    return resolve_tags({**own, "mlflow.source.git.commit": commit} if commit else own)
 
 
 def _now() -> int:

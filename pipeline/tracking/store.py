@@ -8,11 +8,13 @@ import contextlib
 import fcntl
 import ipaddress
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlparse
 
 from pipeline.config import PROJECT_ROOT
@@ -129,18 +131,41 @@ def _check_database_answers(uri: str, host: str, port: int) -> None:
         raise TrackingError(f"MLflow store {_shown(uri)} does not answer ({error}): start its database server or {FIX}") from None
 
 
+LOCK_WAIT_SECONDS = 120.0  # a store's tables take seconds to create; eight waiting jobs, well under this
+LOCK_POLL_SECONDS = 0.1
+
+
 @contextlib.contextmanager
 def one_creator_at_a_time(uri: str) -> Iterator[None]:
     """Processes that start together on a new sqlite store (a parallel sweep's jobs, DVC queue workers)
     race to create its tables and experiment, and lose runs; an exclusive lock beside the file lets one
-    create while the others wait, then find it made."""
+    create while the others wait, then find it made.
+
+    The wait is bounded and interruptible: the lock is tried, not waited on inside the kernel (a blocking
+    flock sat through SIGTERM, SIGINT and a second SIGTERM), so Ctrl-C or SIGTERM ends it at once, and after
+    LOCK_WAIT_SECONDS it fails in one line naming the lock."""
     database = sqlite_database(uri)
     if database is None:
         yield
         return
     with open(f"{database}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        _take(lock, Path(f"{database}.lock"))
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _take(lock: IO[str], path: Path) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TrackingError(
+                    f"waited {LOCK_WAIT_SECONDS:g} s for {path}, which another process holds while it creates the "
+                    f"store: end that process (`fuser {path}` names it) and run again"
+                ) from None
+            time.sleep(LOCK_POLL_SECONDS)

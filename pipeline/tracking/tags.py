@@ -7,3 +7,7 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests a run under this
 JOB_TAG = "sweep.job"
 OVERRIDES_TAG = "sweep.overrides"
 OVERRIDE_TAG_PREFIX = "override."  # one tag per override: filter and group the UI by any swept key
+# The process that owns a run while it is RUNNING (tracking/owners.py): its host, pid and the pid's start time.
+OWNER_HOST_TAG = "owner.host"
+OWNER_PID_TAG = "owner.pid"
+OWNER_STARTED_TAG = "owner.started"

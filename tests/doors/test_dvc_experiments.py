@@ -27,6 +27,7 @@ DEP_COLUMNS = {
     "data/drawn_coefficients.json",
     "evaluations",
     "plots/loss",
+    "models",  # the report stage's: each target's figures
 }
 
 

@@ -25,7 +25,7 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(ti
     initial_weights = []
     for target in TARGETS:
         model_dir = project_copy / "models" / target
-        assert {p.name for p in model_dir.iterdir()} == {"model.keras", "weights.json", "history.json"}
+        assert {p.name for p in model_dir.iterdir()} == {"model.keras", "weights.json", "history.json", "figures"}
         initial_weights.append(json.loads((model_dir / "weights.json").read_text())["initial"])
         with open(project_copy / "plots" / "loss" / f"{target}.csv") as handle:
             assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]

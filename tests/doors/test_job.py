@@ -74,11 +74,11 @@ def run_gives_finite_numbers_or_one_line(run_config: Callable[..., RunConfig], o
     Returns how the run ended: "finished", or the PipelineError's class name."""
     try:
         run = run_config(*overrides)
-        _, evaluations = run_target(run, out_dir, Environment.read(), FailurePath(RERUN_HINT))
+        _, job = run_target(run, out_dir, Environment.read(), FailurePath(RERUN_HINT))
     except PipelineError as error:
         assert str(error) and "\n" not in str(error)
         return type(error).__name__
-    for evaluation in evaluations:
+    for evaluation in job.evaluations:
         assert all(math.isfinite(value) for value in evaluation.metrics().values()), evaluation.metrics()
     return "finished"
 

@@ -8,12 +8,14 @@ import hashlib
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
 from hydra_plugins.toy_ann_lab import conf_digest
+from pipeline import memory
 from pipeline.config import CONF_DIR, PROJECT_ROOT, ConfigError, Dataset
 from pipeline.files.atomic import read_json
 from pipeline.files.layout import dataset_file
@@ -175,3 +177,11 @@ def test_a_diverging_train_stage_records_its_run_failed_and_writes_no_metrics(tm
     assert [m.step for m in MlflowClient(tracking_uri=ready_store).get_metric_history(run.info.run_id, "train_loss")] == [1]
     layout = stage.layout
     assert not layout.metrics_file("sum").exists() and not layout.evaluation_file("sum").exists()
+
+
+def test_a_stage_whose_run_would_not_fit_in_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    stage = tiny_stage(tmp_path, "sum")
+    monkeypatch.setattr(memory.psutil, "virtual_memory", lambda: SimpleNamespace(available=10 * 2**20))
+
+    with pytest.raises(ConfigError, match=r"^this run needs about .* but 0\.0 GB are free: lower those settings$"):
+        stage.target_run()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
 from pipeline.environment import Environment
 from pipeline.errors import TrackingError
+from pipeline.tracking import store
 from pipeline.tracking.store import check_reachable, only_this_host_reaches, resolve_tracking_uri
 
 
@@ -85,3 +91,47 @@ def test_a_sqlite_store_in_a_directory_that_does_not_exist_is_refused_with_one_l
 )
 def test_file_stores_and_loopback_servers_are_reached_from_this_host_only(uri, only_this_host):
     assert only_this_host_reaches(uri) is only_this_host
+
+
+@pytest.fixture
+def held_store_lock(tmp_path):
+    """A new sqlite store whose creation lock another holder has (its own open file: flock tells them apart)."""
+    database = tmp_path / "new.db"
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield f"sqlite:///{database}"
+
+
+def test_waiting_for_a_held_store_lock_ends_in_one_line_naming_it(held_store_lock, monkeypatch):
+    monkeypatch.setattr(store, "LOCK_WAIT_SECONDS", 0.3)
+    start = time.monotonic()
+
+    with (
+        pytest.raises(TrackingError, match=r"^waited 0.3 s for .*new\.db\.lock, which another process holds") as error,
+        store.one_creator_at_a_time(held_store_lock),
+    ):
+        pass
+
+    assert time.monotonic() - start < 5 and "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_waiting_for_a_held_store_lock_stops_at_once_on_a_signal(held_store_lock, signum, project_root, tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": held_store_lock}
+    job = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.run", "train.epochs=2", f"hydra.run.dir={tmp_path / 'run'}"],
+        env=env,
+        cwd=project_root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(15)  # its imports, then it waits for the lock
+    assert job.poll() is None, job.communicate()[1][-2000:]
+
+    sent = time.monotonic()
+    job.send_signal(signum)
+    _, stderr = job.communicate(timeout=30)
+
+    assert job.returncode == 130 and time.monotonic() - sent < 5, stderr[-2000:]
