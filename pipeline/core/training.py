@@ -86,6 +86,15 @@ def _run_epochs(
     return kept
 
 
+def _divergence_fix(train: TrainConfig, x_size: int) -> str:
+    """What to change after a divergence: the learning rate first, and what else scales each step (a step
+    grows with the inputs per row: data.x_size=100000 diverges at the post's lr, which no lr is to blame for)."""
+    return (
+        f"lower train.lr (was {train.lr}); each step also grows with the inputs per row (data.x_size={x_size}) and "
+        "the targets' scale"
+    )
+
+
 def train_network(
     problem: TargetProblem,
     model: ModelConfig,
@@ -103,7 +112,17 @@ def train_network(
     z, y = problem.z_train, problem.y_train
     x_size = z.shape[1]
     networks = max(train.inits, train.replicates)
-    initials = [network_weights(build_network(x_size, model, model.seed + k)) for k in range(1, networks)]
+    if networks > 1:  # Keras builds each: ~10 ms apiece, so a million take hours, which the log says up front
+        log.info("drawing %d initialisations with Keras's seeded initialisers", networks)
+    seeds = tqdm(
+        range(1, networks),
+        desc="initialisations",
+        unit="network",
+        mininterval=0.25,
+        disable=None if networks > 1 else True,
+        file=sys.stderr,
+    )
+    initials = [network_weights(build_network(x_size, model, model.seed + k)) for k in seeds]
     network = build_network(x_size, model, model.seed)  # built last: Keras's global seed is then the primary's
     initials.insert(0, network_weights(network))
     if train.replicates > 1:
@@ -131,12 +150,12 @@ def train_network(
     log.info("trained %d epochs in %.1f s, final loss %.3g", len(losses[0]), seconds, losses[0][-1])
     if not all(math.isfinite(v) for v in losses[0]):
         raise TrainingDiverged(
-            f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: lower train.lr (was {train.lr})", losses[0]
+            f"training loss became {losses[0][-1]} at epoch {len(losses[0])}: {_divergence_fix(train, x_size)}", losses[0]
         )
     learned = kept.recent[-1]
     if not learned[0].finite():  # each epoch's loss is taken before its updates: the last one is unchecked
         raise TrainingDiverged(
-            f"training weights became NaN or infinite in epoch {len(losses[0])}: lower train.lr (was {train.lr})", losses[0]
+            f"training weights became NaN or infinite in epoch {len(losses[0])}: {_divergence_fix(train, x_size)}", losses[0]
         )
     if train.dtype is not Dtype.float32:  # a float32 model would round away what float64 learned
         network = build_network(x_size, model, model.seed, dtype=train.dtype.value)

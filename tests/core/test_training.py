@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 import sys
 import threading
@@ -176,12 +177,15 @@ def test_same_seed_trains_to_bit_identical_weights(engine, run_config):
 
 
 @ENGINES
-def test_exploding_learning_rate_stops_with_a_divergence_error(engine, run_config):
+def test_exploding_learning_rate_stops_with_a_divergence_error_naming_what_else_scales_a_step(engine, run_config):
     config = small_run(
         run_config, "data.n_train=256", "model.seed=1", f"train.engine={engine.value}", "train.epochs=50", "train.lr=50"
     )
 
-    with pytest.raises(TrainingDiverged, match=r"lower train\.lr"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r": lower train\.lr \(was 50\.0\); each step also grows with the inputs per row \(data\.x_size=5\)",
+    ):
         train(config)
 
 
@@ -339,3 +343,11 @@ def test_progress_shows_epoch_and_loss_on_a_terminal_only(engine, run_config, mo
 
     assert "4/4" in terminal.getvalue() and "loss=" in terminal.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_drawing_many_initialisations_is_said_before_it_starts(run_config, caplog):
+    """Keras builds every initial network, ~10 ms each: a million take hours, and the log says what is going on."""
+    with caplog.at_level(logging.INFO, logger="pipeline.core.training"):
+        train(small_run(run_config, "train.inits=3", "train.epochs=1"))
+
+    assert "drawing 3 initialisations with Keras's seeded initialisers" in caplog.text
