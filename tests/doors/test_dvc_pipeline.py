@@ -47,6 +47,11 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(ti
             "linear_regions",
             "dead_units",
             "always_active_units",
+            "test_r2",
+            "converged",
+            "w2_negative",
+            "test_mse_at_lowest_train_mse",
+            "lowest_train_mse_epoch",
         }
         assert "recovered_formula" in json.loads((project_copy / "evaluations" / f"{target}.json").read_text())
     assert initial_weights[0] == initial_weights[1] == initial_weights[2]  # one initialisation for every target
@@ -54,7 +59,8 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(ti
     assert all(f"| {target} |" in summary for target in TARGETS)
     page = (project_copy / "reports" / "summary.html").read_text()
     assert all(f"<tr><td>{target}</td>" in page for target in TARGETS)
-    assert page.count('<img src="data:image/png;base64,') == len(TARGETS)  # each loss curve, inline
+    # each loss curve and each target's three pictures of how it computes, inline
+    assert page.count('<img src="data:image/png;base64,') == len(TARGETS) * 4
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("toy-ann").experiment_id])
@@ -68,7 +74,7 @@ def test_exp_run_produces_every_declared_output_and_one_mlflow_run_per_target(ti
         assert "test_mse" in run.data.metrics and "recovered_formula" in run.data.tags
         # the network as the run's MLflow Model, not a raw model.keras; the data as datasets DVC's md5 names
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert artifacts == {"config.yaml", "weights.json", "evaluation.json", "regions.json"}
+        assert artifacts == {"config.yaml", "weights.json", "evaluation.json", "regions.json", "figures"}
         assert len(run.outputs.model_outputs) == 1
         trained_on = md5[f"data/{run.data.params['target.dataset']}.npz"]
         assert {d.dataset.digest for d in run.inputs.dataset_inputs} == {trained_on}
