@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 
 from pipeline.config import RunConfig, to_plain
 from pipeline.core.draws import draw_post_stream
-from pipeline.core.evaluation import Evaluation, evaluate_training, inits_summary
+from pipeline.core.evaluation import Evaluation, evaluate_training
 from pipeline.core.interpretation import relation_history
-from pipeline.core.replicates import ReplicateSummary, summarise_replicates
+from pipeline.core.replicates import ReplicateSummary, run_metrics, summarise_replicates
 from pipeline.core.targets import TargetProblem, target_problem
 from pipeline.core.training import TrainingResult, train_network
 from pipeline.environment import Environment
@@ -63,9 +63,8 @@ class TrainedJob:
         return self.evaluations[0]
 
     def metrics(self) -> dict[str, float]:
-        """The run's own numbers, and those of its several networks: what DVC's metrics file holds."""
-        several = self.replicates.metrics() if self.replicates is not None else inits_summary(self.evaluations)
-        return self.evaluation.metrics() | several
+        """What DVC's metrics file holds: the run's numbers, as its MLflow run records them."""
+        return run_metrics(self.evaluations, self.replicates)
 
     def record(self, recorder: RunRecorder, first_seed: int) -> str:
         return recorder.record(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest
 
-from pipeline.core.evaluation import Evaluation
+from pipeline.core.evaluation import Evaluation, inits_summary
 
 CONFIDENCE = 0.95  # the share converged's interval
 
@@ -178,3 +178,10 @@ def summarise_replicates(evaluations: Sequence[Evaluation], post_test_mse: float
         post_test_mse=post_test_mse,
         post=Placement.of(post_test_mse, converged_mse) if post_test_mse is not None and converged_mse else None,
     )
+
+
+def run_metrics(evaluations: Sequence[Evaluation], replicates: ReplicateSummary | None) -> dict[str, float]:
+    """A run's numbers: its own network's, then its networks' together (the replicates' distribution, or the
+    initialisations' shares): what its MLflow run and DVC's metrics file hold."""
+    several = replicates.metrics() if replicates is not None else inits_summary(evaluations)
+    return evaluations[0].metrics() | several

@@ -39,12 +39,11 @@ from pipeline.config import PROJECT_ROOT, flatten
 from pipeline.core.evaluation import (
     Evaluation,
     best_initialisation,
-    inits_summary,
     networks_columns,
     networks_table,
     verdict_counts,
 )
-from pipeline.core.replicates import ReplicateSummary
+from pipeline.core.replicates import ReplicateSummary, run_metrics
 from pipeline.core.targets import TargetProblem
 from pipeline.core.weights import TrainingRecord
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
@@ -248,8 +247,7 @@ class RunRecorder:
         primary, evaluation = records[0], evaluations[0]
         client.log_dict(run_id, primary.weights_dict(), WEIGHTS_FILE)
         log_network(client, self.store, run_id, network, run_params(self.config))
-        several = inits_summary(evaluations) if replicates is None else replicates.metrics()
-        summary = {"train_seconds": primary.seconds, **evaluation.metrics(), **several}
+        summary = {"train_seconds": primary.seconds, **run_metrics(evaluations, replicates)}
         now = _now()
         histories = [
             Metric(name, value, now, epoch)

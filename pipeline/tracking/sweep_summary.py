@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import ScaledTranslation
 
-from pipeline.core.replicates import Placement
+from pipeline.core.replicates import Placement, Spread
 from pipeline.failures import RunStatus
 from pipeline.files.html import figure_html, page_html, table_html
 from pipeline.tracking.tags import FAILURE_TAG, JOB_TAG, OVERRIDE_TAG_PREFIX
@@ -132,8 +132,8 @@ class JobGroup:
         values = [job.metrics[metric] for job in self.jobs if job.finished and metric in job.metrics]
         if not values:
             return None
-        q1, median, q3 = np.percentile(values, [25, 50, 75])
-        return float(q1), float(median), float(q3)
+        spread = Spread.of(values)
+        return spread.q1, spread.median, spread.q3
 
     def held(self, verdict: str) -> int:
         """How many hold the verdict; for `converged`, a job of several replicates counts each that converged."""
