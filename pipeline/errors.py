@@ -27,3 +27,8 @@ class TrainingDiverged(PipelineError):
 
 class DataError(PipelineError):
     """A stage's input file is missing or not what the generate stage writes; the message says how to write it again."""
+
+
+class DiskFull(PipelineError):
+    """A file system the work writes to has no room left: a rerun fails the same way until space is freed or
+    the work writes elsewhere, so the message names the place and both fixes."""

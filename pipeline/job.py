@@ -26,9 +26,11 @@ from pipeline.errors import ConfigError, TrackingError
 from pipeline.failures import FailurePath
 from pipeline.files.figures import network_figures
 from pipeline.files.records import save_figures, save_training
+from pipeline.redaction import redact
 from pipeline.tracking.runs import RunRecorder, open_store, problem_datasets
 from pipeline.tracking.store import Store, only_this_host_reaches, resolve_tracking_uri
 from pipeline.tracking.sweep import SweepJob, SweepParent
+from pipeline.tracking.unrecorded import record_or_keep
 
 
 def job_store(run: RunConfig, environment: Environment, sweep_job: SweepJob | None) -> Store:
@@ -37,7 +39,7 @@ def job_store(run: RunConfig, environment: Environment, sweep_job: SweepJob | No
     uri = resolve_tracking_uri(run.tracking.uri, environment)
     if sweep_job is None:
         return open_store(uri, run.tracking.experiment)
-    check_this_host_reaches(uri, sweep_job.parent)  # on another host it would be another store
+    check_this_host_reaches(sweep_job.parent)  # on another host it would be another store
     store = open_store(uri, run.tracking.experiment)
     check_same_store_as_sweep(store, sweep_job)
     return store
@@ -66,16 +68,25 @@ class TrainedJob:
         """What DVC's metrics file holds: the run's numbers, as its MLflow run records them."""
         return run_metrics(self.evaluations, self.replicates)
 
-    def record(self, recorder: RunRecorder, first_seed: int) -> str:
-        return recorder.record(
-            self.result.records,
-            self.result.model,
-            self.evaluations,
-            first_seed,
-            replicates=self.replicates,
-            epoch_metrics=self.epoch_metrics,
-            figures=self.figures,
-        )
+    def record(self, recorder: RunRecorder, first_seed: int, keep_in: Path | None = None) -> str:
+        """The job's run, whole. With `keep_in` (a Hydra job's folder), a store that went away during the
+        training leaves the run kept there, to record later (tracking.unrecorded); a DVC stage has no folder
+        that outlives its rerun, and `dvc repro` trains it again bit for bit."""
+
+        def into(target: RunRecorder) -> str:
+            return target.record(
+                self.result.records,
+                self.result.model,
+                self.evaluations,
+                first_seed,
+                replicates=self.replicates,
+                epoch_metrics=self.epoch_metrics,
+                figures=self.figures,
+            )
+
+        if keep_in is None:
+            return into(recorder)
+        return record_or_keep(recorder, into, self.result.record.loss_history, keep_in)
 
 
 def train_and_evaluate(
@@ -113,16 +124,18 @@ def run_target(
     recorder = RunRecorder(job_store(run, environment, sweep_job), run.target.name, to_plain(run), *placement)
     failures.record = recorder.fail
     job = train_and_evaluate(run, problem, recorder, None, out_dir)
-    return job.record(recorder, run.model.seed), job
+    return job.record(recorder, run.model.seed, keep_in=out_dir), job
 
 
-def check_this_host_reaches(uri: str, parent: SweepParent) -> None:
-    """A job on another machine than its sweep's must not record into a store only that machine reaches: it
-    would make one of its own there. A TrackingError, so the failure is not recorded there either."""
+def check_this_host_reaches(parent: SweepParent) -> None:
+    """A job on another machine than its sweep's cannot record into a store only that machine reaches: it
+    would make one of its own there. The sweep's store is judged, not the job's own resolution of it, which
+    reads this machine's environment. A TrackingError, so the failure is not recorded there either."""
     host = socket.gethostname()
-    if host != parent.host and only_this_host_reaches(uri):
+    if host != parent.host and only_this_host_reaches(parent.store.uri):
         raise TrackingError(
-            f"this job runs on {host}, but its sweep records into {uri}, which only {parent.host} reaches: "
+            f"this job runs on {host}, but its sweep records into {redact(parent.store.uri)}, which only "
+            f"{parent.host} reaches: "
             "on a cluster, record to an MLflow tracking server every node reaches "
             "(tracking=server tracking.uri=http://<server host>:<port>; docs/scaling-out.md)"
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.config import CONF_DIR, to_plain, to_run_config
 from pipeline.environment import Environment
 from pipeline.errors import ConfigError
-from pipeline.failures import FailurePath, interrupt_on_signals
+from pipeline.failures import ExitCode, FailurePath, interrupt_on_signals
 from pipeline.memory import check_fits_in_memory
 from pipeline.tracking.sweep import SweepJob, current_sweep_job
 
@@ -171,6 +172,8 @@ def cli() -> None:
             if full_error:
                 raise
             raise ConfigError(composition_error_line(error)) from None
+        except BrokenProcessPool:  # a joblib (loky) worker died: the sweep's exit hook will summarise it and say so
+            raise SystemExit(ExitCode.JOBS_FAILED) from None
 
 
 if __name__ == "__main__":

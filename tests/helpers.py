@@ -12,6 +12,7 @@ import sys
 import tempfile
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from omegaconf import DictConfig, open_dict
 
 from pipeline.config import (
     CONF_DIR,
+    PROJECT_ROOT,
     Activation,
     DataConfig,
     Dataset,
@@ -390,3 +392,70 @@ def stale_in_dvc_lock(repo: Path) -> dict[str, list]:
     for name in sorted(set(locked) - set(names.values())):
         stale[name] = ["in dvc.lock, not in dvc.yaml"]
     return stale
+
+
+# Two hosts on one machine: network namespaces joined by a virtual link ----------------------------------
+
+
+@dataclass(frozen=True)
+class TwoHosts:
+    """A head host and a worker host: each a network namespace with its own address on a virtual link, and
+    each command run there in a UTS namespace of its own with the host's name, so `socket.gethostname()`
+    tells them apart as on two machines. One file system: `folder` is both hosts'."""
+
+    folder: Path
+    head_namespace: str
+    worker_namespace: str
+    head_ip: str
+    worker_ip: str
+    ray_port: int
+    tracking_port: int
+    env: dict[str, str]  # Ray's token, the tracking server's user: what every process of the cluster needs
+    head_name: str = "node-1"
+    worker_name: str = "node-2"
+
+    @property
+    def ray_address(self) -> str:
+        return f"{self.head_ip}:{self.ray_port}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"http://{self.head_ip}:{self.tracking_port}"
+
+    def command(self, on_worker: bool, *argv: str) -> list[str]:
+        namespace, name = (self.worker_namespace, self.worker_name) if on_worker else (self.head_namespace, self.head_name)
+        return ["ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', name, *argv]
+
+    def run(self, on_worker: bool, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.command(on_worker, *argv), env=self.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
+        )
+
+    def on_head(self, *python_args: str) -> subprocess.CompletedProcess:
+        """`python <python_args>` on the head host."""
+        return self.run(False, sys.executable, *python_args)
+
+    def head_python(self, code: str) -> str:
+        done = self.on_head("-c", code)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    def runs_on_server(self) -> list[dict]:
+        """Every run of the toy-ann experiment on the head's tracking server: id, status and tags."""
+        code = (
+            "import json\nfrom mlflow.tracking import MlflowClient\n"
+            f"client = MlflowClient(tracking_uri={self.tracking_uri!r})\n"
+            "runs = client.search_runs([client.get_experiment_by_name('toy-ann').experiment_id])\n"
+            "print(json.dumps([{'run_id': r.info.run_id, 'status': r.info.status, 'tags': r.data.tags} for r in runs]))\n"
+        )
+        return json.loads(self.head_python(code).strip().splitlines()[-1])
+
+
+def namespaces_and_links() -> tuple[set[str], set[str]]:
+    """The machine's network namespaces and links, by name: what a test that makes them must leave as it found."""
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    return (
+        {line.split()[0] for line in namespaces.splitlines() if line.strip()},
+        {line.split(":")[1].strip().split("@")[0] for line in links.splitlines()},
+    )

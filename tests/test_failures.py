@@ -3,13 +3,16 @@ happened; a sweep's job goes on after a failure but not after an interruption.""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import sqlite3
 import time
 
 import pytest
+from mlflow.exceptions import MlflowException
 
-from pipeline.errors import ConfigError, TrackingError, TrainingDiverged
+from pipeline.errors import ConfigError, DiskFull, TrackingError, TrainingDiverged
 from pipeline.failures import ExitCode, FailurePath, interrupt_on_signals, interruption_status
 from pipeline.tracking.runs import RunRecorder, open_store
 from tests.helpers import recorded_runs
@@ -149,6 +152,111 @@ def test_a_failing_recorder_does_not_hide_a_bug(capsys):
 
     assert raised.value is bug
     assert capsys.readouterr().err == "error: the failure could not be recorded in MLflow either (OSError: disk full)\n"
+
+
+def raised_while_handling(cause: BaseException, wrapper: Exception) -> Exception:
+    """`wrapper`, raised from `cause` while handling yet another error: how libraries bury an OSError."""
+    try:
+        try:
+            raise cause
+        except BaseException as handled:
+            try:
+                raise RuntimeError("cleaning up after it failed as well") from handled
+            except RuntimeError:
+                raise wrapper from handled
+    except Exception as buried:
+        return buried
+
+
+def sqlite_full_error(tmp_path) -> sqlite3.OperationalError:
+    """sqlite's own SQLITE_FULL, from a database capped at a few pages."""
+    database = sqlite3.connect(tmp_path / "capped.sqlite")
+    database.execute("PRAGMA max_page_count = 2")
+    try:
+        database.execute("CREATE TABLE t (x)")
+        database.executemany("INSERT INTO t VALUES (?)", [(b"x" * 4096,)] * 8)
+    except sqlite3.OperationalError as full:
+        return full
+    finally:
+        database.close()
+    raise AssertionError("a database capped at 2 pages took 32 kB")
+
+
+RUN_FOLDER_FULL = (
+    "error: no room left in /data/outputs/run (No space left on device, writing model.keras): free space there "
+    "(`df -h /data/outputs/run`) or choose another folder (hydra.run.dir for a run's files, tracking.uri for the store's)"
+)
+STORE_FULL = (
+    "error: no room left for the MLflow store (database or disk is full): free space beside its sqlite file "
+    "(`df -h` on the folder tracking.uri or $MLFLOW_TRACKING_URI names) or choose another tracking.uri"
+)
+
+
+def test_a_full_disk_deep_in_an_errors_chain_is_one_line_naming_the_folder_exit_2_and_recorded_failed_with_it(capsys):
+    no_space = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/outputs/run/model.keras")
+    error, record = raised_while_handling(no_space, ValueError("Keras could not save the model")), Recorder()
+
+    with pytest.raises(SystemExit) as stopped:
+        fail_inside(error, record)
+
+    assert stopped.value.code == ExitCode.USER_ERROR
+    assert capsys.readouterr().err == RUN_FOLDER_FULL + "\n"
+    [(recorded, status)] = record.calls
+    assert isinstance(recorded, DiskFull) and f"error: {recorded}" == RUN_FOLDER_FULL and status == "FAILED"
+
+
+def test_an_exceeded_disk_quota_is_a_full_disk_too(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        fail_inside(OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/home/me/outputs/history.json"))
+
+    assert stopped.value.code == ExitCode.USER_ERROR
+    quota = "error: no room left in /home/me/outputs (Disk quota exceeded, writing history.json): free space there"
+    assert capsys.readouterr().err.startswith(quota)
+
+
+def test_sqlites_database_or_disk_is_full_under_mlflows_wrapping_is_the_stores_full_disk(capsys, tmp_path):
+    error, record = raised_while_handling(sqlite_full_error(tmp_path), MlflowException("an MLflow call failed")), Recorder()
+
+    with pytest.raises(SystemExit) as stopped:
+        fail_inside(error, record)
+
+    assert stopped.value.code == ExitCode.USER_ERROR
+    assert capsys.readouterr().err == STORE_FULL + "\n"
+    assert [(str(recorded), status) for recorded, status in record.calls] == [(STORE_FULL.removeprefix("error: "), "FAILED")]
+
+
+def test_a_full_store_that_cannot_take_the_failure_either_says_so_in_the_same_one_line(capsys, tmp_path):
+    full = sqlite_full_error(tmp_path)
+    record = Recorder(fails_with=raised_while_handling(full, MlflowException("the run could not be ended")))
+
+    with pytest.raises(SystemExit) as stopped:
+        fail_inside(raised_while_handling(full, MlflowException("the run could not be created")), record)
+
+    assert stopped.value.code == ExitCode.USER_ERROR
+    assert capsys.readouterr().err == (
+        f"{STORE_FULL}; the run could not be marked FAILED in the full store either: once it has room, the next run "
+        "against it (or `python -m pipeline.runs repair`) marks the run KILLED, its reason then saying killed outright\n"
+    )
+
+
+def test_a_sweep_job_on_a_full_disk_is_recorded_and_reported_and_the_sweep_goes_on(capsys):
+    record = Recorder()
+
+    fail_inside(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/outputs/run/model.keras"), record, keep_going=True)
+
+    assert capsys.readouterr().err == RUN_FOLDER_FULL + "\n"
+    assert [status for _, status in record.calls] == ["FAILED"]
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EIO, errno.ENOENT])
+def test_an_oserror_other_than_a_full_disk_stays_a_bug_with_its_traceback(capsys, code):
+    bug, record = OSError(code, os.strerror(code), "/data/outputs/run/model.keras"), Recorder()
+
+    with pytest.raises(OSError) as raised:
+        fail_inside(bug, record)
+
+    assert raised.value is bug and capsys.readouterr().err == ""
+    assert record.calls == [(bug, "FAILED")]
 
 
 def test_success_and_a_decided_exit_are_neither_recorded_nor_reported(capsys):

@@ -14,7 +14,9 @@ from typing import Any
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path` to write to; rename it over `path` only on success.
 
-    The temporary name keeps the suffix, because some writers (Keras) insist on it.
+    The temporary name keeps the suffix, because some writers (Keras) insist on it. A writer's OSError is
+    given `path` as its file name if it names none or the temporary one (Keras's save names none): a full
+    disk's line then says where, in the name the user knows.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,6 +24,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        if error.filename in (None, str(tmp)):
+            error.filename = str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -17,6 +17,7 @@ from pipeline.failures import FailurePath, interrupt_on_signals
 from pipeline.files.data import load_coefficients, load_split
 from pipeline.files.layout import PARAMS_FILE, Layout
 from pipeline.memory import check_fits_in_memory
+from pipeline.tracking.secrets import RedactLogRecords
 
 RERUN_HINT = "`dvc repro` reruns the stage"
 
@@ -52,6 +53,8 @@ class StageContext:
 def run_stage(stage: Callable[[StageContext], None]) -> None:
     """Configure logging, check and load params.yaml, run the stage in the failure path."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:  # no password in a URI reaches DVC's log either
+        handler.addFilter(RedactLogRecords())
     interrupt_on_signals()
     with FailurePath(RERUN_HINT) as failures:
         environment = Environment.read()

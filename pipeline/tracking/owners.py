@@ -22,17 +22,11 @@ from mlflow.entities import Run, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from pipeline.tracking.store import Store
-from pipeline.tracking.tags import FAILURE_TAG, OWNER_HOST_TAG, OWNER_PID_TAG, OWNER_STARTED_TAG
+from pipeline.tracking.tags import FAILURE_TAG, OWNER_HOST_TAG, OWNER_PID_TAG, OWNER_STARTED_TAG, PARENT_TAG
 
 log = logging.getLogger(__name__)
 
 START_TIME_SLACK = 1.0  # seconds: the same process's start time, read twice, may differ by rounding
-
-
-def owner_tags() -> dict[str, str]:
-    """This process as a run's owner."""
-    me = psutil.Process(os.getpid())
-    return {OWNER_HOST_TAG: socket.gethostname(), OWNER_PID_TAG: str(me.pid), OWNER_STARTED_TAG: repr(me.create_time())}
 
 
 @dataclass(frozen=True)
@@ -49,15 +43,28 @@ class Owner:
         except (KeyError, ValueError):
             return None
 
+    @classmethod
+    def of_process(cls, pid: int) -> Owner:
+        """A live process of this host (`os.getpid()`: this one)."""
+        return cls(socket.gethostname(), pid, psutil.Process(pid).create_time())
+
     def alive(self) -> bool:
-        """Whether the process still runs on this host (the same process, not a later one with its pid)."""
+        """Whether the process still runs on this host (the same process, not a later one with its pid). A
+        process killed while its parent still runs stays a zombie until the parent reaps it: dead already."""
         try:
-            started = psutil.Process(self.pid).create_time()
+            process = psutil.Process(self.pid)
+            started, status = process.create_time(), process.status()
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             return False
         except psutil.AccessDenied:  # another user's process: alive, and not ours to judge
             return True
-        return abs(started - self.started) <= START_TIME_SLACK
+        return status != psutil.STATUS_ZOMBIE and abs(started - self.started) <= START_TIME_SLACK
+
+
+def owner_tags() -> dict[str, str]:
+    """This process as a run's owner."""
+    me = Owner.of_process(os.getpid())
+    return {OWNER_HOST_TAG: me.host, OWNER_PID_TAG: str(me.pid), OWNER_STARTED_TAG: repr(me.started)}
 
 
 def dead_owner_reason(owner: Owner) -> str:
@@ -72,6 +79,7 @@ class ClosedRun:
     run_id: str
     name: str
     owner: Owner
+    parent_id: str | None  # a sweep's job: its parent run
 
 
 def close_runs_of_dead_owners(store: Store) -> list[ClosedRun]:
@@ -91,7 +99,7 @@ def close_runs_of_dead_owners(store: Store) -> list[ClosedRun]:
             run.info.run_name,
             owner.pid,
         )
-        closed.append(ClosedRun(run.info.run_id, run.info.run_name, owner))
+        closed.append(ClosedRun(run.info.run_id, run.info.run_name, owner, run.data.tags.get(PARENT_TAG)))
     return closed
 
 

@@ -33,6 +33,7 @@ from mlflow.tracking.context.registry import resolve_tags
 from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NOTE
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from requests.exceptions import RequestException
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.config import PROJECT_ROOT, flatten
@@ -46,11 +47,13 @@ from pipeline.core.evaluation import (
 from pipeline.core.replicates import ReplicateSummary, run_metrics
 from pipeline.core.targets import TargetProblem
 from pipeline.core.weights import TrainingRecord
+from pipeline.environment import Environment
 from pipeline.errors import PipelineError, TrackingError, TrainingDiverged
 from pipeline.failures import RunStatus, ending_status, interruption_reason
 from pipeline.files.atomic import read_json
 from pipeline.files.layout import FIGURES_DIR, REGIONS_FILE, WEIGHTS_FILE
 from pipeline.files.markdown import code_cell
+from pipeline.redaction import redact, redact_values
 from pipeline.tracking.owners import close_runs_of_dead_owners, owner_tags
 from pipeline.tracking.store import Store, artifact_root, check_reachable, one_creator_at_a_time, only_this_host_reaches
 from pipeline.tracking.tags import FAILURE_EPOCH_TAG, FAILURE_TAG
@@ -60,9 +63,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
+# MLflow logs every SQLAlchemy error of a store with its traceback (hundreds of lines for a full disk) before
+# it raises it as an MlflowException, which the project reports: in one line, or as a bug with its traceback.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 LIVE_INTERVAL_SECONDS = 2.0  # how often a training's loss so far reaches its run
 MODEL_NAME = "model"  # the MLflow Model's name in its run: runs:/<run id>/model
+
+
+USER_REFUSED = (401, 403)  # a server with users (MLflow's basic-auth app): no user, or one without permission
 
 
 def open_store(uri: str, experiment: str) -> Store:
@@ -74,14 +83,21 @@ def open_store(uri: str, experiment: str) -> Store:
             client = MlflowClient(tracking_uri=uri)  # which creates the tables of a new store
             found = client.get_experiment_by_name(experiment)
             if found is not None:
-                store = Store(uri, found.experiment_id)
+                store = Store(uri, found.experiment_id, experiment)
             else:
-                store = Store(uri, client.create_experiment(experiment, artifact_location=artifact_root(uri)))
+                created = client.create_experiment(experiment, artifact_location=artifact_root(uri, Environment.read()))
+                store = Store(uri, created, experiment)
                 _drop_empty_default_experiment(client, uri)
     except (MlflowException, SQLAlchemyError, OSError) as error:
+        if isinstance(error, MlflowException) and error.get_http_status_code() in USER_REFUSED:
+            raise TrackingError(
+                f"MLflow tracking server {redact(uri)} refused this user ({error.get_http_status_code()}): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (for `python -m pipeline.ops.tracking_server "
+                "start --auth`: admin, and the password in its state directory's mlflow-admin-password)"
+            ) from None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TrackingError(
-            f"MLflow store {uri} is not usable ({first_line}): fix tracking.uri or $MLFLOW_TRACKING_URI"
+            redact(f"MLflow store {uri} is not usable ({first_line}): fix tracking.uri or $MLFLOW_TRACKING_URI")
         ) from None
     _close_runs_of_dead_owners(store)
     return store
@@ -93,7 +109,20 @@ def _close_runs_of_dead_owners(store: Store) -> None:
     try:
         close_runs_of_dead_owners(store)
     except (MlflowException, SQLAlchemyError, OSError) as error:
-        log.warning("could not close the runs killed processes left RUNNING in %s: %s", store.uri, error)
+        log.warning("could not close the runs killed processes left RUNNING in %s: %s", redact(store.uri), redact(str(error)))
+
+
+STORE_ERRORS = (MlflowException, SQLAlchemyError, RequestException, OSError)  # what a store that went away raises
+
+
+def gone_store_error(store: Store) -> TrackingError | None:
+    """After a store's call failed: its one line if it no longer answers; None if it does, and the failure
+    was something else."""
+    try:
+        check_reachable(store.uri)
+    except TrackingError as gone:
+        return gone
+    return None
 
 
 def _drop_empty_default_experiment(client: MlflowClient, uri: str) -> None:
@@ -124,7 +153,7 @@ def _run_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """`tags` with what MLflow's fluent API would add (user, source), the project's git commit, and this process
     as the run's owner (so a run it cannot close, killed outright, is closed by the next one: tracking.owners)."""
     commit = _git_commit()
-    own = {**tags, **owner_tags()}
+    own = {**{key: redact(value) for key, value in tags.items()}, **owner_tags()}
     return resolve_tags({**own, "mlflow.source.git.commit": commit} if commit else own)
 
 
@@ -133,15 +162,15 @@ def _now() -> int:
 
 
 def run_params(config: Mapping[str, Any]) -> dict[str, str]:
-    """A job's configuration as MLflow params: flattened, each value cut to MLflow's limit."""
-    return {key: str(value)[:MAX_PARAM_VAL_LENGTH] for key, value in flatten(dict(config)).items()}
+    """A job's configuration as MLflow params: flattened, without passwords, each value cut to MLflow's limit."""
+    return {key: redact(str(value))[:MAX_PARAM_VAL_LENGTH] for key, value in flatten(dict(config)).items()}
 
 
 def failure_reason(error: BaseException) -> str:
     """What a FAILED or KILLED run's `failure.reason` tag says."""
     if isinstance(error, KeyboardInterrupt):
         return interruption_reason(error)
-    return str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
+    return redact(str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}")
 
 
 class LossStream:
@@ -201,19 +230,31 @@ class RunRecorder:
         self.run_name = run_name or target
         self.client = MlflowClient(tracking_uri=store.uri)
         self.run_id: str | None = None  # once the run exists in the store
+        self.datasets: list[DatasetInput] = []  # what it was started with
         self.stream: LossStream | None = None
         self.ended = False
 
     def start(self, datasets: Sequence[DatasetInput] = ()) -> str:
-        """Open the run, RUNNING, with its params, `config.yaml` and the data it trains and is tested on."""
+        """Open the run, RUNNING, with its params, `config.yaml` and the data it trains and is tested on. A
+        store that goes away now is one line: nothing has been trained yet."""
         if self.run_id is not None:
             raise RuntimeError(f"the run of {self.run_name} is started already ({self.run_id})")
+        try:
+            return self._open(datasets)
+        except STORE_ERRORS:
+            gone = gone_store_error(self.store)
+            if gone is None:
+                raise
+            raise TrackingError(f"{gone}; it went away as the run opened, before any training: run again") from None
+
+    def _open(self, datasets: Sequence[DatasetInput]) -> str:
         run = self.client.create_run(self.store.experiment_id, run_name=self.run_name, tags=_run_tags(self.tags))
         self.run_id = run.info.run_id
         self.client.log_batch(self.run_id, params=[Param(key, value) for key, value in run_params(self.config).items()])
-        self.client.log_dict(self.run_id, dict(self.config), "config.yaml")
+        self.client.log_dict(self.run_id, redact_values(self.config), "config.yaml")
+        self.datasets = list(datasets)
         if datasets:
-            _log_inputs(self.client, self.run_id, list(datasets))
+            _log_inputs(self.client, self.run_id, self.datasets)
         self.stream = LossStream(self.client, self.run_id)
         return self.run_id
 

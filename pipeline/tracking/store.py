@@ -18,8 +18,9 @@ from typing import IO
 from urllib.parse import urlparse
 
 from pipeline.config import PROJECT_ROOT
-from pipeline.environment import Environment
+from pipeline.environment import Environment, bound_mlflow_http_waits
 from pipeline.errors import TrackingError
+from pipeline.redaction import redact
 
 DEFAULT_STORE = "mlflow.db"  # at the project root
 
@@ -30,8 +31,13 @@ def resolve_tracking_uri(configured: str | None, environment: Environment) -> st
     Absolute, so Hydra's output directories and DVC's stage directories never scatter stores; under
     `dvc exp run --queue` or `--temp`, at the root of the main repository (DVC_ROOT), not of DVC's copy.
     """
-    root = Path(environment.dvc_root or PROJECT_ROOT)
-    return configured or environment.mlflow_tracking_uri or f"sqlite:///{root / DEFAULT_STORE}"
+    return configured or environment.mlflow_tracking_uri or f"sqlite:///{store_root(environment) / DEFAULT_STORE}"
+
+
+def store_root(environment: Environment) -> Path:
+    """Where the project's default store and its artifacts live: the project's root, or under DVC's queue
+    or temporary copy, the main repository's (DVC_ROOT)."""
+    return Path(environment.dvc_root or PROJECT_ROOT)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Store:
 
     uri: str
     experiment_id: str
+    experiment: str  # its name: what a job's kept run names when the store has gone away (tracking.unrecorded)
 
 
 def only_this_host_reaches(uri: str) -> bool:
@@ -65,39 +72,62 @@ def sqlite_database(uri: str) -> Path | None:
     return Path(parsed.path[1:])
 
 
-def artifact_root(uri: str) -> str | None:
-    """Beside a local sqlite store (`<store dir>/mlartifacts`), not in whatever the working directory is."""
+ARTIFACTS_DIR = "mlartifacts"
+
+
+def artifact_root(uri: str, environment: Environment) -> str | None:
+    """Where a new experiment's artifacts go, never into whatever the working directory is (MLflow's
+    `./mlruns` for a database store): beside a local sqlite store (`<store dir>/mlartifacts`); for another
+    database store, the project's (`<project root>/mlartifacts`). None for a tracking server, which serves
+    its own."""
     database = sqlite_database(uri)
-    return None if database is None else (database.resolve().parent / "mlartifacts").as_uri()
+    if database is not None:
+        return (database.resolve().parent / ARTIFACTS_DIR).as_uri()
+    if urlparse(uri).scheme.split("+")[0] in DATABASE_PORTS:
+        return (store_root(environment) / ARTIFACTS_DIR).as_uri()
+    return None
 
 
 def check_reachable(uri: str) -> None:
-    """The store answers: a sqlite store's directory exists and its file, if any, is a sqlite database; a
-    tracking server or a database server accepts a connection. Without MLflow, in seconds: MLflow retries a
-    server that does not answer for minutes. A store that answers but refuses (a wrong password, say) is
-    reported when the store is opened."""
+    """The store answers and lets us in: a sqlite store's directory exists and its file, if any, is a sqlite
+    database; a tracking server answers its health check, and not with a server error; a database server
+    accepts a connection, then a login to its database. In seconds and without MLflow, which retries such a
+    store for minutes before it says why (measured 2026-11-30: 120 s for a wrong password or a missing
+    database, 261 s for a server answering 503; a port where something else listens held each of ten tries
+    psycopg's 130 s, about 23 min). Each wait is bounded (CONNECT_TIMEOUT_SECONDS) and polls a socket, which
+    Ctrl-C and SIGTERM interrupt at once (checked with real signals: the wait ends within 0.2 s).
+
+    For a tracking server, MLflow's own retries of every later call are bounded in this process too
+    (`bound_mlflow_http_waits`): one that fails after this check gives up in seconds, not minutes."""
     database = sqlite_database(uri)
     if database is not None:
         _check_sqlite(uri, database)
         return
     parsed = urlparse(uri)
+    dialect = parsed.scheme.split("+")[0]
     if parsed.scheme in ("http", "https"):
         _check_server_answers(uri)
-    elif parsed.hostname and parsed.scheme.split("+")[0] in DATABASE_PORTS:
-        _check_database_answers(uri, parsed.hostname, parsed.port or DATABASE_PORTS[parsed.scheme.split("+")[0]])
+        bound_mlflow_http_waits(uri_holds_password=redact(uri) != uri)
+    elif dialect in DATABASE_PORTS:
+        if parsed.hostname:  # else a Unix socket, which the login reaches or not
+            _check_database_answers(uri, parsed.hostname, parsed.port or DATABASE_PORTS[dialect])
+        _check_database_login(uri)
 
 
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}  # SQLAlchemy's schemes, their servers' ports
+# Each driver's bound on one connection's wait, in seconds, by SQLAlchemy's name for the driver; a driver not
+# named here is given none (its argument would be refused), and the check's TCP connection bounds the rest.
+CONNECT_TIMEOUT_ARGUMENTS = {
+    "psycopg": "connect_timeout",
+    "psycopg2": "connect_timeout",
+    "pg8000": "timeout",
+    "mysqldb": "connect_timeout",
+    "pymysql": "connect_timeout",
+    "pyodbc": "timeout",
+}
+CONNECT_TIMEOUT_SECONDS = 5  # a store's server answers a connection in milliseconds, on a loaded machine too
 SQLITE_HEADER = b"SQLite format 3\x00"
 FIX = "fix tracking.uri or $MLFLOW_TRACKING_URI"
-
-
-def _shown(uri: str) -> str:
-    """The URI as an error may show it: without a password."""
-    parsed = urlparse(uri)
-    if parsed.password is None:
-        return uri
-    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@")).geturl()
 
 
 def _check_sqlite(uri: str, database: Path) -> None:
@@ -113,22 +143,61 @@ def _check_sqlite(uri: str, database: Path) -> None:
 
 def _check_server_answers(uri: str) -> None:
     try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5).close()
-    except urllib.error.HTTPError:
-        return  # it answered: MLflow's own calls will say what else is wrong
+        urllib.request.urlopen(_health_url(uri), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code < 500:
+            return  # it answered (401: MLflow's own calls send the credentials), and its calls will say what else
+        raise TrackingError(
+            f"MLflow tracking server {redact(uri)} answers its health check with {error.code} {error.reason}: it "
+            f"runs but cannot serve; restart it (e.g. `python -m pipeline.ops.tracking_server stop`, then "
+            f"`start`) or {FIX}"
+        ) from None
     except OSError as error:
         reason = getattr(error, "reason", error)
         raise TrackingError(
-            f"MLflow tracking server {_shown(uri)} does not answer ({reason}): start it (e.g. `python -m "
+            f"MLflow tracking server {redact(uri)} does not answer ({reason}): start it (e.g. `python -m "
             f"pipeline.ops.tracking_server start`) or {FIX}"
         ) from None
 
 
+def _health_url(uri: str) -> str:
+    """The server's health check, without the user and password a URI may carry: urllib would take them for
+    the host, and the check needs none."""
+    parsed = urlparse(uri)
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2], path=f"{parsed.path.rstrip('/')}/health").geturl()
+
+
 def _check_database_answers(uri: str, host: str, port: int) -> None:
     try:
-        socket.create_connection((host, port), timeout=5).close()
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
     except OSError as error:
-        raise TrackingError(f"MLflow store {_shown(uri)} does not answer ({error}): start its database server or {FIX}") from None
+        raise TrackingError(f"MLflow store {redact(uri)} does not answer ({error}): start its database server or {FIX}") from None
+
+
+def _check_database_login(uri: str) -> None:
+    """One real login, as MLflow's will be, through SQLAlchemy and the driver MLflow uses: MLflow tries ten
+    times, for two minutes, before it says that the password is wrong or the database missing, and a port
+    that is not the database's holds each try until the driver's default timeout (psycopg: 130 s)."""
+    import sqlalchemy  # here, not at the top: a sqlite store is checked without it
+    from sqlalchemy.pool import NullPool
+
+    try:
+        timeout_argument = CONNECT_TIMEOUT_ARGUMENTS.get(sqlalchemy.engine.make_url(uri).get_driver_name())
+        bound = {timeout_argument: CONNECT_TIMEOUT_SECONDS} if timeout_argument else {}
+        engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=bound)
+        engine.connect().close()
+    except ImportError as error:
+        raise TrackingError(
+            f"MLflow store {redact(uri)} needs a database driver that is not installed ({error}): install it "
+            f"(PostgreSQL's, psycopg: `pip install -e '.[server]'`) or {FIX}"
+        ) from None
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        driver_error = getattr(error, "orig", None) or error
+        reason = " ".join(str(driver_error).strip().split("\n", 1)[0].split()) or type(driver_error).__name__
+        raise TrackingError(
+            f"MLflow store {redact(uri)} does not let us in ({reason}): check its user, password, database and port, or {FIX}"
+        ) from None
 
 
 LOCK_WAIT_SECONDS = 120.0  # a store's tables take seconds to create; eight waiting jobs, well under this

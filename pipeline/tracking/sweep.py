@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import socket
 import sys
 from dataclasses import dataclass
@@ -39,17 +40,19 @@ from pipeline.environment import Environment
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.failures import ExitCode, RunStatus, interruption_status
 from pipeline.files.atomic import write_text
+from pipeline.redaction import redact
+from pipeline.tracking.secrets import MULTIRUN_FILE, redact_file
 from pipeline.tracking.store import Store, resolve_tracking_uri
 from pipeline.tracking.tags import JOB_TAG, OVERRIDE_TAG_PREFIX, OVERRIDES_TAG, PARENT_TAG
 
 if TYPE_CHECKING:
+    from pipeline.tracking.owners import ClosedRun, Owner
     from pipeline.tracking.sweep_summary import SweepSummary
 
 log = logging.getLogger(__name__)
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # hydra/sweeper=basic's _target_, a name
 SUMMARY_DIR = "summary"  # in the sweep directory, and the parent run's artifacts
-MULTIRUN_FILE = "multirun.yaml"  # what Hydra's basic sweeper writes to the sweep directory: the sweep's config
 
 
 def parse_overrides(overrides: list[str]) -> list[tuple[str, str]]:
@@ -65,6 +68,7 @@ class SweepParent:
     run_id: str
     store: Store
     host: str
+    process: Owner | None = None  # the sweep's own: a job's process on its host ends with it (tracking.orphans)
 
 
 _parent_of_this_job: SweepParent | None = None  # set by SweepTracking.on_job_start, in the job's process
@@ -83,11 +87,11 @@ class SweepJob:
             PARENT_TAG: self.parent.run_id,
             JOB_TAG: str(self.number),
             OVERRIDES_TAG: self.describe_overrides(),
-            **{f"{OVERRIDE_TAG_PREFIX}{key}": value for key, value in self.overrides},
+            **{f"{OVERRIDE_TAG_PREFIX}{key}": redact(value) for key, value in self.overrides},
         }
 
     def describe_overrides(self) -> str:
-        return " ".join(f"{key}={value}" for key, value in self.overrides)
+        return redact(" ".join(f"{key}={value}" for key, value in self.overrides))
 
     def run_name(self) -> str:
         """So the UI's nested list reads `#3 target=sum model.seed=1`."""
@@ -206,6 +210,7 @@ class SweepTracking(Callback):
 
     def __init__(self) -> None:
         self.parent: SweepParent | None = None  # once opened
+        self.reached_end = False  # Hydra called on_multirun_end: the sweep was not cut short
 
     # Hydra turns an exception in a callback into a warning and carries on, so each hook reports its own
     # failure and exits: a sweep never runs untracked, and never ends 0 without its summary.
@@ -223,26 +228,32 @@ class SweepTracking(Callback):
         learn its parent from."""
         global _parent_of_this_job
         _parent_of_this_job = self.parent
+        if self.parent is not None and self.parent.process is not None:
+            from pipeline.tracking.orphans import end_with_the_sweep
+
+            end_with_the_sweep(self.parent.process)
+
+    def on_job_end(self, config: DictConfig, job_return: object, **kwargs) -> None:
+        """In the job's process: idle now, it ends at once if the sweep's process dies."""
+        from pipeline.tracking.orphans import job_ended
+
+        job_ended()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         parent = self.parent
         if parent is None:  # on_multirun_start stopped the sweep before it opened one
             return
+        self.reached_end = True
         try:
             summary, out_dir = self._summarise(config, parent)
         except Exception as error:
-            log.exception("sweep summary failed")
-            self._close_if_still_open()
-            print(f"error: the sweep's summary failed ({error!r}); its jobs' runs are in MLflow", file=sys.stderr)
+            self._summary_failed(error)
             sys.exit(ExitCode.JOBS_FAILED)
-        print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {parent.run_id}, summary in {out_dir}\n")
-        print(summary.markdown())
-        for line in summary.placement_lines():
-            print(line)
+        self._print(summary, out_dir, parent)
         if summary.missing:
             print(
                 f"error: {summary.missing} of {len(summary.jobs) + summary.missing} jobs left no run under the parent "
-                f"in {parent.store.uri}: their logs above say why (a job on another machine cannot reach a "
+                f"in {redact(parent.store.uri)}: their logs above say why (a job on another machine cannot reach a "
                 "store on this one: record to a tracking server every node reaches, docs/scaling-out.md)",
                 file=sys.stderr,
             )
@@ -255,6 +266,7 @@ class SweepTracking(Callback):
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
+        from pipeline.tracking.owners import Owner
         from pipeline.tracking.runs import open_store, start_parent_run
 
         _refuse_swept_tracking(config)
@@ -262,16 +274,17 @@ class SweepTracking(Callback):
         params = [Param(key, value) for key, value in fixed_params(config).items()]
         store = open_store(resolve_tracking_uri(tracking.uri, Environment.read()), tracking.experiment)
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
-        tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: " ".join(config.hydra.overrides.task)}
+        tags = {"sweep.dir": str(sweep_dir), OVERRIDES_TAG: redact(" ".join(config.hydra.overrides.task))}
         run_id = start_parent_run(store, f"sweep {sweep_dir.parent.name}/{sweep_dir.name}", tags)
-        self.parent = SweepParent(run_id, store, socket.gethostname())
+        self.parent = SweepParent(run_id, store, socket.gethostname(), Owner.of_process(os.getpid()))
         atexit.register(self._close_if_still_open)
+        atexit.register(self._end_early, config)  # runs first
         MlflowClient(tracking_uri=store.uri).log_batch(run_id, params=params)  # which splits them by MLflow's limits
-        log.info("MLflow parent run %s in %s", run_id, store.uri)
+        log.info("MLflow parent run %s in %s", run_id, redact(store.uri))
 
-    def _summarise(self, config: DictConfig, parent: SweepParent) -> tuple[SweepSummary, Path]:
+    def _summarise(self, config: DictConfig, parent: SweepParent, stopped: RunStatus | None = None) -> tuple[SweepSummary, Path]:
         """The children's results as a summary, written to the sweep directory and the parent run, which ends
-        FAILED if any job failed."""
+        FAILED if any job failed, or `stopped` if the sweep stopped before its end."""
         from mlflow.tracking import MlflowClient
 
         from pipeline.tracking.runs import finish_parent_run, runs_tagged
@@ -280,6 +293,7 @@ class SweepTracking(Callback):
         store, run_id = parent.store, parent.run_id
         multirun_file = Path(config.hydra.sweep.dir).resolve() / MULTIRUN_FILE
         if multirun_file.is_file():  # another sweeper may not write one
+            redact_file(multirun_file)
             MlflowClient(tracking_uri=store.uri).log_artifact(run_id, str(multirun_file))
         jobs = [JobResult.from_child(child) for child in runs_tagged(store, PARENT_TAG, run_id)]
         summary = SweepSummary(sorted(jobs, key=lambda job: job.number), jobs_launched(config))
@@ -289,9 +303,43 @@ class SweepTracking(Callback):
             write_text(out_dir / name, text)
         for name, figure in figures.items():
             figure.savefig(out_dir / name)
-        status = RunStatus.FINISHED if summary.succeeded else RunStatus.FAILED
+        status = stopped or (RunStatus.FINISHED if summary.succeeded else RunStatus.FAILED)
         finish_parent_run(store, run_id, summary.metrics(), out_dir, status)
         return summary, out_dir
+
+    def _print(self, summary: SweepSummary, out_dir: Path, parent: SweepParent) -> None:
+        print(f"\nsweep: {len(summary.jobs)} jobs, MLflow parent run {parent.run_id}, summary in {out_dir}\n")
+        print(summary.markdown())
+        for line in summary.placement_lines():
+            print(line)
+
+    def _summary_failed(self, error: Exception) -> None:
+        log.exception("sweep summary failed")
+        self._close_if_still_open()
+        print(f"error: the sweep's summary failed ({error!r}); its jobs' runs are in MLflow", file=sys.stderr)
+
+    def _end_early(self, config: DictConfig) -> None:
+        """At exit, a sweep that stopped before its end still gets the summary of what it recorded. Hydra calls
+        no on_multirun_end when the launcher raises (loky's TerminatedWorkerError, when a worker process died)
+        or when Ctrl-C or SIGTERM stops the sweep. The runs that died with their processes are closed first
+        (KILLED, with the reason), so they count as failed; jobs that never ran count as missing. The parent
+        ends KILLED after an interruption, whose one line the door has printed (exit 130), and FAILED after a
+        crash, which this line names (the door exits 1)."""
+        from pipeline.tracking.owners import close_runs_of_dead_owners
+
+        parent = self.parent
+        if parent is None or self.reached_end:
+            return
+        stopped = interruption_status()
+        try:
+            died = [run for run in close_runs_of_dead_owners(parent.store) if run.parent_id == parent.run_id]
+            summary, out_dir = self._summarise(config, parent, stopped)
+        except Exception as error:
+            self._summary_failed(error)
+            return
+        self._print(summary, out_dir, parent)
+        if stopped is RunStatus.FAILED:
+            print(f"error: the sweep stopped before its end: {_what_stopped(died)}; {_counts(summary)}", file=sys.stderr)
 
     def _close_if_still_open(self) -> None:
         """A sweep that stopped before its end must not leave its parent RUNNING: KILLED after Ctrl-C or
@@ -300,3 +348,20 @@ class SweepTracking(Callback):
 
         if self.parent is not None:
             end_if_running(self.parent.store, self.parent.run_id, interruption_status())
+
+
+def _what_stopped(died: list[ClosedRun]) -> str:
+    """What a crashed sweep can name: the job processes that died (the one killed, and those its launcher
+    then stopped, which it cannot tell apart), or else its launcher."""
+    if not died:
+        return "its launcher failed, with no job's process found dead (the launcher's error says why)"
+    pids = ", ".join(str(run.owner.pid) for run in died)
+    if len(died) == 1:
+        return f"a job's process died without ending its run (pid {pids}: KILLED above)"
+    return f"job processes died without ending their runs (pids {pids}: KILLED above)"
+
+
+def _counts(summary: SweepSummary) -> str:
+    launched = len(summary.jobs) + summary.missing
+    finished = len(summary.jobs) - summary.failed
+    return f"of {launched} jobs {finished} finished, {summary.failed} failed, {summary.missing} never ran (summary above)"

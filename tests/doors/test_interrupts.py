@@ -3,6 +3,7 @@ the MLflow runs end KILLED (none is left RUNNING), no half-written file is left,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -105,3 +106,34 @@ def test_an_interrupted_dvc_stage_exits_130_with_one_line_writes_nothing_and_is_
     [run] = recorded_runs(mlflow_store)  # the one failure path of both doors
     assert run.info.status == "KILLED" and run.data.tags["failure.reason"] == "interrupted by SIGTERM"
     assert run.data.tags["target"] == "sum" and run.data.params["train.epochs"] == "100000"
+
+
+@pytest.mark.slow
+def test_dvc_repro_killed_outright_mid_stage_leaves_no_run_running_once_it_runs_again(project_copy, tmp_path, mlflow_store):
+    """SIGKILL of `dvc repro` and its stage, the whole session, as a lost machine or the OOM killer would: no
+    handler runs, so the stage's run is left RUNNING until the rerun's stage opens the store and closes it."""
+    params = project_copy / "params.yaml"
+    tiny = params.read_text().replace("n_train: 100000", "n_train: 256").replace("n_test: 10000", "n_test: 64")
+    params.write_text(tiny.replace("batch_size: 128", "batch_size: 32").replace("epochs: 1000", "epochs: 100000"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the stages' python
+    with open(tmp_path / "killed.log", "w") as out:
+        repro = subprocess.Popen(
+            ["dvc", "repro", "train@sum"], cwd=project_copy, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_for_training(tmp_path / "killed.log", repro)  # the store is made: reading it now races no migration
+        [killed] = [run.info.run_id for run in recorded_runs(mlflow_store) if run.info.status == "RUNNING"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(repro.pid, signal.SIGKILL)
+        repro.wait(timeout=60)
+    assert [run.info.status for run in recorded_runs(mlflow_store)] == ["RUNNING"]
+
+    params.write_text(params.read_text().replace("epochs: 100000", "epochs: 2"))
+    rerun = subprocess.run(["dvc", "repro", "train@sum"], cwd=project_copy, env=env, capture_output=True, text=True, timeout=600)
+
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    runs = {run.info.run_id: run for run in recorded_runs(mlflow_store)}
+    closed = runs.pop(killed)
+    assert closed.info.status == "KILLED" and "ended without closing the run" in closed.data.tags["failure.reason"]
+    assert [run.info.status for run in runs.values()] == ["FINISHED"]

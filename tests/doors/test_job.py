@@ -116,22 +116,22 @@ def test_a_network_that_overflows_stops_as_diverged_with_one_line(run_config, tm
 
 def test_a_job_on_another_host_refuses_a_store_only_the_sweeps_host_reaches(monkeypatch):
     monkeypatch.setattr(socket, "gethostname", lambda: "worker-node")
-    parent = SweepParent("p", Store("sqlite:////work/mlflow.db", "1"), "driver-host")
+    parent = SweepParent("p", Store("sqlite:////work/mlflow.db", "1", "toy-ann"), "driver-host")
 
     with pytest.raises(
         TrackingError,
         match=r"runs on worker-node, but its sweep records into sqlite:////work/mlflow\.db, "
         r"which only driver-host reaches: on a cluster, record to an MLflow tracking",
     ):
-        check_this_host_reaches("sqlite:////work/mlflow.db", parent)
-    check_this_host_reaches("http://head-node:5000", parent)  # every node reaches it
+        check_this_host_reaches(parent)
+    check_this_host_reaches(SweepParent("p", Store("http://head-node:5000", "1", "toy-ann"), "driver-host"))  # every node's
     monkeypatch.setattr(socket, "gethostname", lambda: "driver-host")
-    check_this_host_reaches("sqlite:////work/mlflow.db", parent)
+    check_this_host_reaches(parent)
 
 
 def test_a_job_on_another_host_fails_before_it_makes_a_store_of_its_own_there(run_config, mlflow_store, monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "gethostname", lambda: "worker-node")
-    parent = SweepParent("p", Store(mlflow_store, "1"), "driver-host")
+    parent = SweepParent("p", Store(mlflow_store, "1", "toy-ann"), "driver-host")
 
     with pytest.raises(TrackingError, match="runs on worker-node"):
         job_store(run_config(*TINY), Environment.read(), sweep_job_of(parent))
@@ -144,7 +144,7 @@ def sweep_job_of(parent: SweepParent) -> SweepJob:
 
 
 def test_a_job_whose_store_is_not_its_sweeps_is_refused_naming_both(run_config, ready_store, tmp_path):
-    parent = SweepParent("p", Store(f"sqlite:///{tmp_path / 'sweep.db'}", "1"), socket.gethostname())
+    parent = SweepParent("p", Store(f"sqlite:///{tmp_path / 'sweep.db'}", "1", "toy-ann"), socket.gethostname())
 
     with pytest.raises(ConfigError) as error:
         job_store(run_config(*TINY), Environment.read(), sweep_job_of(parent))

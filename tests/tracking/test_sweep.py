@@ -178,7 +178,7 @@ def test_jobs_launched_by_the_basic_sweeper_are_the_product_of_each_keys_values(
 
 def test_the_parent_run_travels_with_the_pickled_callback_to_each_jobs_process(monkeypatch):
     opened = SweepTracking()
-    opened.parent = SweepParent("parent-id", Store("sqlite:////x/mlflow.db", "7"), "driver-host")
+    opened.parent = SweepParent("parent-id", Store("sqlite:////x/mlflow.db", "7", "toy-ann"), "driver-host")
     copy_in_worker = cloudpickle.loads(cloudpickle.dumps(opened))  # as the joblib and Ray launchers ship it
     monkeypatch.setattr(sweep, "_parent_of_this_job", None)
 
