@@ -285,7 +285,8 @@ def start(
     """PostgreSQL on 127.0.0.1:`database_port`, then `mlflow server` on `host`:`port` against it, with the
     artifacts under `state_dir`, and with users if asked or if `host` is beyond loopback: an open server
     there would let anyone who reaches the address read and rewrite every run. Returns at once if this
-    state directory's server already answers; ends what is left of one that died first."""
+    state directory's server already answers as asked (else refuses: a server elsewhere than asked would be
+    used without a word); ends what is left of one that died first."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     auth = auth or not is_loopback(host)

@@ -24,9 +24,12 @@ from tests.helpers import api, rest
 @pytest.mark.slow
 @pytest.mark.integration
 def test_stop_ends_postgres_and_the_mlflow_server_and_a_restart_keeps_the_runs(state_dir):
-    first = tracking_server.start(state_dir, port=free_loopback_port(), database_port=free_loopback_port())
+    port, database_port = free_loopback_port(), free_loopback_port()
+    first = tracking_server.start(state_dir, port=port, database_port=database_port)
     created = rest(api(first.tracking_uri), "/experiments/create", {"name": "kept"})["experiment_id"]
-    assert tracking_server.start(state_dir, port=free_loopback_port(), database_port=free_loopback_port()) == first
+    assert tracking_server.start(state_dir, port=port, database_port=database_port) == first
+    with pytest.raises(tracking_server.ServerError, match=f"already runs at {first.tracking_uri}, without users: stop it"):
+        tracking_server.start(state_dir, port=free_loopback_port(), database_port=database_port)  # not silently the old one
     assert tracking_server.main(["status", "--dir", str(state_dir)]) == 0
     for password in ("postgres-password", "mlflow-db-password"):
         assert (state_dir / password).stat().st_mode & 0o777 == 0o600
