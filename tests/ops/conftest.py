@@ -31,7 +31,10 @@ def state_dir() -> Iterator[Path]:
     made = Path(tempfile.mkdtemp(prefix="toy-ann-tracking-server-"))
     made.chmod(0o755)
     yield made
-    shutil.rmtree(made)
+    try:
+        tracking_server.stop(made)  # what a test that failed midway left running there; nothing, if it stopped it
+    finally:
+        shutil.rmtree(made)
 
 
 @pytest.fixture
