@@ -95,9 +95,8 @@ def open_store(uri: str, experiment: str) -> Store:
                 "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (for `python -m pipeline.ops.tracking_server "
                 "start --auth`: admin, and the password in its state directory's mlflow-admin-password)"
             ) from None
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise TrackingError(
-            redact(f"MLflow store {uri} is not usable ({first_line}): fix tracking.uri or $MLFLOW_TRACKING_URI")
+            f"MLflow store {redact(uri)} is not usable ({first_line(error)}): fix tracking.uri or $MLFLOW_TRACKING_URI"
         ) from None
     _close_runs_of_dead_owners(store)
     return store
@@ -113,6 +112,12 @@ def _close_runs_of_dead_owners(store: Store) -> None:
 
 
 STORE_ERRORS = (MlflowException, SQLAlchemyError, RequestException, OSError)  # what a store that went away raises
+
+
+def first_line(error: BaseException) -> str:
+    """What a one-line error says of a store's failure: its first line, without a password, or its kind."""
+    text = str(error).strip()
+    return redact(text.splitlines()[0] if text else type(error).__name__)
 
 
 def gone_store_error(store: Store) -> TrackingError | None:

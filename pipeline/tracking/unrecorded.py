@@ -36,7 +36,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.errors import TrackingError
 from pipeline.files.atomic import write_json
 from pipeline.redaction import REDACTED, redact
-from pipeline.tracking.runs import STORE_ERRORS, RunRecorder, gone_store_error, open_store
+from pipeline.tracking.runs import STORE_ERRORS, RunRecorder, first_line, gone_store_error, open_store
 from pipeline.tracking.store import Store
 from pipeline.tracking.tags import FAILURE_TAG
 
@@ -68,11 +68,11 @@ def record_or_keep(
         except Exception as also:
             raise TrackingError(
                 f"{gone}; it went away before run {recorder.run_id} was recorded whole, and its result could not be "
-                f"kept in {job_dir / KEPT_DIR} either ({_first_line(also)}): the job's files there hold its "
+                f"kept in {job_dir / KEPT_DIR} either ({first_line(also)}): the job's files there hold its "
                 "weights and loss history; run it again once the store answers"
             ) from None
         raise TrackingError(
-            f"{gone}; it went away before run {recorder.run_id} was recorded whole ({_first_line(error)}): its "
+            f"{gone}; it went away before run {recorder.run_id} was recorded whole ({first_line(error)}): its "
             f"whole result is kept in {kept}; once the store answers again, record it with "
             f"`python -m pipeline.runs record {job_dir}`"
         ) from None
@@ -210,8 +210,3 @@ def _copy_logged_model(source: MlflowClient, model: LoggedModel, target: MlflowC
         target.log_model_artifacts(copy.model_id, str(folder))
     target.log_outputs(run_id, [LoggedModelOutput(copy.model_id, step=0)])
     target.finalize_logged_model(copy.model_id, LoggedModelStatus.READY)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return redact(text.splitlines()[0] if text else type(error).__name__)
