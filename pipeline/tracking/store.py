@@ -109,8 +109,12 @@ def check_reachable(uri: str) -> None:
         _check_server_answers(uri)
         bound_mlflow_http_waits(uri_holds_password=redact(uri) != uri)
     elif dialect in DATABASE_PORTS:
-        if parsed.hostname:  # else a Unix socket, which the login reaches or not
-            _check_database_answers(uri, parsed.hostname, parsed.port or DATABASE_PORTS[dialect])
+        import sqlalchemy  # here: a sqlite store is checked without it
+
+        # Read as SQLAlchemy (and so MLflow) reads it: urllib ends the user information at a `/` of the password.
+        url = sqlalchemy.engine.make_url(uri)
+        if url.host:  # else a Unix socket, which the login reaches or not
+            _check_database_answers(uri, url.host, url.port or DATABASE_PORTS[dialect])
         _check_database_login(uri)
 
 
